@@ -1,0 +1,183 @@
+// Volatile write cache in front of a BlockStore (NVMe 1.4 §5.21.1.6: with
+// the cache enabled, acknowledged writes may be lost on power loss until a
+// Flush, an FUA write or a normal shutdown pushes them down). Pages are
+// 4 KiB; a page is either data or "deallocated" (reads zero, becomes a store
+// deallocate on write-back). `dropVolatile()` is what a power-loss fixture
+// calls: everything not yet written back vanishes.
+import { STORE_PAGE, type BlockStore } from './store.ts';
+
+/** Write back the oldest pages once this many are dirty (bounds memory). */
+export const DEFAULT_CACHE_PAGES = 16384; // 64 MiB
+
+export class WriteCache {
+  /** pageIndex → data, or null = deallocated. Insertion order = age (Map order). */
+  private readonly dirty = new Map<number, Uint8Array | null>();
+  enabled: boolean;
+
+  constructor(readonly store: BlockStore, enabled = true, private readonly maxPages = DEFAULT_CACHE_PAGES) {
+    this.enabled = enabled;
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+  /** Number of dirty pages not yet on the store. */
+  get dirtyPages(): number {
+    return this.dirty.size;
+  }
+
+  read(off: number, dst: Uint8Array): void {
+    if (this.dirty.size === 0) {
+      this.store.read(off, dst);
+      return;
+    }
+    let done = 0;
+    while (done < dst.length) {
+      const pos = off + done;
+      const pi = Math.floor(pos / STORE_PAGE);
+      const po = pos - pi * STORE_PAGE;
+      const n = Math.min(STORE_PAGE - po, dst.length - done);
+      const page = this.dirty.get(pi);
+      if (page === undefined) this.store.read(pos, dst.subarray(done, done + n));
+      else if (page === null) dst.fill(0, done, done + n);
+      else dst.set(page.subarray(po, po + n), done);
+      done += n;
+    }
+  }
+
+  /** Write through the cache; `fua` (or a disabled cache) writes to the store before returning. */
+  write(off: number, src: Uint8Array, fua = false): void {
+    if (!this.enabled || fua) {
+      this.store.write(off, src);
+      if (this.dirty.size > 0) this.forget(off, src.length, src);
+      return;
+    }
+    let done = 0;
+    while (done < src.length) {
+      const pos = off + done;
+      const pi = Math.floor(pos / STORE_PAGE);
+      const po = pos - pi * STORE_PAGE;
+      const n = Math.min(STORE_PAGE - po, src.length - done);
+      let page = this.dirty.get(pi);
+      if (page === undefined || page === null) {
+        const fresh = new Uint8Array(STORE_PAGE);
+        if (page === undefined && n < STORE_PAGE) this.store.read(pi * STORE_PAGE, fresh);
+        page = fresh;
+      } else {
+        this.dirty.delete(pi); // re-insert: now the youngest
+      }
+      page.set(src.subarray(done, done + n), po);
+      this.dirty.set(pi, page);
+      done += n;
+    }
+    this.trim();
+  }
+
+  deallocate(off: number, len: number): void {
+    if (!this.enabled) {
+      this.store.deallocate(off, len);
+      if (this.dirty.size > 0) this.forget(off, len, undefined);
+      return;
+    }
+    const end = off + len;
+    const first = Math.floor(off / STORE_PAGE);
+    const last = Math.floor((end - 1) / STORE_PAGE);
+    if (last - first + 1 > this.maxPages) {
+      // Too large to track page by page: write back what overlaps, then deallocate on the store.
+      this.store.deallocate(off, len);
+      this.forget(off, len, undefined);
+      return;
+    }
+    for (let pi = first; pi <= last; pi++) {
+      const ps = pi * STORE_PAGE;
+      const a = Math.max(off, ps) - ps;
+      const b = Math.min(end, ps + STORE_PAGE) - ps;
+      const page = this.dirty.get(pi);
+      if (a === 0 && b === STORE_PAGE) {
+        this.dirty.delete(pi);
+        this.dirty.set(pi, null);
+      } else if (page === null) {
+        // already reads zero
+      } else {
+        const p = page ?? this.loadPage(pi);
+        p.fill(0, a, b);
+        this.dirty.delete(pi);
+        this.dirty.set(pi, p);
+      }
+    }
+    this.trim();
+  }
+
+  /** Write every dirty page to the store, then make the store durable. */
+  async flush(): Promise<void> {
+    this.writeBack(this.dirty.size);
+    await this.store.flush();
+  }
+
+  /** Write back the dirty pages overlapping [off, off+len) (FUA on a cached deallocation). */
+  writeBackRange(off: number, len: number): void {
+    const first = Math.floor(off / STORE_PAGE);
+    const last = Math.floor((off + len - 1) / STORE_PAGE);
+    if (last - first + 1 > this.dirty.size) {
+      for (const [pi, page] of [...this.dirty]) if (pi >= first && pi <= last) this.writePage(pi, page);
+      return;
+    }
+    for (let pi = first; pi <= last; pi++) {
+      const page = this.dirty.get(pi);
+      if (page !== undefined) this.writePage(pi, page);
+    }
+  }
+
+  private writePage(pi: number, page: Uint8Array | null): void {
+    if (page === null) this.store.deallocate(pi * STORE_PAGE, STORE_PAGE);
+    else this.store.write(pi * STORE_PAGE, page);
+    this.dirty.delete(pi);
+  }
+
+  /** Power loss: forget everything not yet written back. Returns the number of pages lost. */
+  dropVolatile(): number {
+    const n = this.dirty.size;
+    this.dirty.clear();
+    return n;
+  }
+
+  private loadPage(pi: number): Uint8Array {
+    const p = new Uint8Array(STORE_PAGE);
+    this.store.read(pi * STORE_PAGE, p);
+    return p;
+  }
+
+  /** After a write-through, make cached copies of the range agree with what was written. */
+  private forget(off: number, len: number, src: Uint8Array | undefined): void {
+    const end = off + len;
+    const first = Math.floor(off / STORE_PAGE);
+    const last = Math.floor((end - 1) / STORE_PAGE);
+    for (let pi = first; pi <= last; pi++) {
+      const page = this.dirty.get(pi);
+      if (page === undefined) continue;
+      const ps = pi * STORE_PAGE;
+      const a = Math.max(off, ps);
+      const b = Math.min(end, ps + STORE_PAGE);
+      if (a === ps && b === ps + STORE_PAGE) {
+        this.dirty.delete(pi);
+        continue;
+      }
+      const p = page ?? new Uint8Array(STORE_PAGE);
+      if (src === undefined) p.fill(0, a - ps, b - ps);
+      else p.set(src.subarray(a - off, b - off), a - ps);
+      this.dirty.set(pi, p);
+    }
+  }
+
+  private trim(): void {
+    if (this.dirty.size > this.maxPages) this.writeBack(this.dirty.size - this.maxPages + (this.maxPages >> 4));
+  }
+
+  private writeBack(count: number): void {
+    let n = 0;
+    for (const [pi, page] of this.dirty) {
+      if (n++ >= count) break;
+      this.writePage(pi, page);
+    }
+  }
+}

@@ -1,0 +1,3 @@
+// The built-in device types, one import each: importing a module registers
+// its types with device/registry.ts. Add a line here for a new device.
+import './edu/index.ts';

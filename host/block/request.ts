@@ -1,0 +1,201 @@
+// [raw] Requests, their handles and the per-hctx tag maps. This module owns
+// request lifetime: every state change of a Request happens here or in
+// queue.ts, and drivers only see RequestHandle (the RequestRef interface).
+//
+// INVARIANT: a Request's `gen` increments exactly once per end (driver end,
+// timeout end, requeue or abort); a handle is valid only while its `gen`
+// equals the request's and the request is IN_FLIGHT or COMPLETE.
+import { BLK_STS, END, isBlkStatus, SECTOR_SHIFT } from './types.ts';
+import type { BlkStatus, EndResult, RequestRef, ReqOp } from './types.ts';
+import type { Bio } from './pending.ts';
+import type { Hctx, RequestQueue } from './queue.ts';
+
+export const RQ_FREE = 0;
+export const RQ_IDLE = 1;
+export const RQ_IN_FLIGHT = 2;
+export const RQ_COMPLETE = 3;
+
+/** Handles per tag: like Linux's 4-bit request generation counter. */
+export const HANDLE_RING = 16;
+export const GEN_MASK = HANDLE_RING - 1;
+
+export const ENDED_NONE = 0;
+export const ENDED_DRIVER = 1;
+export const ENDED_TIMEOUT = 2;
+export const ENDED_REQUEUE = 3;
+export const ENDED_ABORT = 4;
+
+export class Request {
+  gen = 0;
+  state = RQ_FREE;
+  refcount = 0;
+  timedOut = false;
+  queue: RequestQueue | null = null;
+  hctx: Hctx | null = null;
+  op: ReqOp = 0;
+  flags = 0;
+  sector = 0;
+  bytes = 0;
+  nrSegs = 0;
+  bioHead: Bio | null = null;
+  bioTail: Bio | null = null;
+  readonly bvecs: Uint8Array[] = [];
+  deadline = 0;
+  startMs = 0;
+  status: BlkStatus = 0;
+  resultSector = 0;
+  driverResult: unknown = undefined;
+  driverCmd: unknown = undefined;
+  reserved = false;
+  readonly handles: RequestHandle[] = [];
+  constructor(readonly tags: Tags, readonly tag: number, readonly pdu: unknown) {
+    for (let i = 0; i < HANDLE_RING; i++) this.handles.push(new RequestHandle(this, i));
+  }
+  /** The handle of the current generation (re-stamped; no allocation). */
+  currentHandle(): RequestHandle {
+    const h = this.handles[this.gen & GEN_MASK] as RequestHandle;
+    h.gen = this.gen;
+    h.endedBy = ENDED_NONE;
+    return h;
+  }
+}
+
+/** What drivers hold. See RequestRef in types.ts for the contract. */
+export class RequestHandle implements RequestRef {
+  gen: number;
+  endedBy = ENDED_NONE;
+  constructor(private readonly rq: Request, slot: number) { this.gen = slot - HANDLE_RING; }
+  get tag(): number { return this.rq.tag; }
+  get generation(): number { return this.gen; }
+  get uniqueTag(): number { return (this.rq.tags.index << 16) | this.rq.tag; }
+  get valid(): boolean { return this.gen === this.rq.gen && (this.rq.state === RQ_IN_FLIGHT || this.rq.state === RQ_COMPLETE); }
+  get op(): ReqOp { return this.rq.op; }
+  get flags(): number { return this.rq.flags; }
+  get sector(): number { return this.rq.sector; }
+  get bytes(): number { return this.rq.bytes; }
+  get sectors(): number { return this.rq.bytes >>> SECTOR_SHIFT; }
+  get hwqIndex(): number { return this.rq.tags.index; }
+  get pdu(): unknown { return this.rq.pdu; }
+  get bvecs(): readonly Uint8Array[] { return this.rq.bvecs; }
+  get deadline(): number { return this.rq.deadline; }
+  get driverCmd(): unknown { return this.rq.driverCmd; }
+  get diskName(): string { return this.rq.queue?.name ?? ''; }
+  get refcount(): number { return this.valid ? this.rq.refcount : 0; }
+  get timedOut(): boolean { return this.rq.timedOut; }
+
+  /** Why this (stale) handle can't act, counted and logged by the queue. */
+  private refuse(kind: EndResult, what: string): EndResult {
+    const q = this.rq.queue ?? this.rq.tags.lastQueue;
+    if (q !== null) q.misuse(kind, what, this.rq, this.gen, this.endedBy);
+    return kind;
+  }
+  private staleKind(): EndResult {
+    return this.endedBy === ENDED_TIMEOUT ? END.TIMED_OUT : END.STALE;
+  }
+
+  acquire(): RequestHandle | undefined {
+    if (!this.valid) { this.refuse(this.staleKind(), 'acquire'); return undefined; }
+    this.rq.refcount++;
+    return this;
+  }
+  release(): void {
+    if (!this.valid) { this.refuse(this.staleKind(), 'release'); return; }
+    if (this.rq.refcount <= 1) { this.refuse(END.BAD_STATE, 'release below 1'); return; }
+    this.rq.refcount--;
+  }
+  end(status: BlkStatus): EndResult {
+    const rq = this.rq;
+    if (this.gen !== rq.gen || rq.state === RQ_FREE || rq.state === RQ_IDLE) return this.refuse(this.staleKind(), 'end');
+    if (rq.refcount !== 1) return this.refuse(END.NOT_UNIQUE, 'end');
+    let res: EndResult = END.OK;
+    if (!isBlkStatus(status)) { res = this.refuse(END.BAD_STATUS, `end(${String(status)})`); status = BLK_STS.IOERR; }
+    (rq.queue as RequestQueue).endRequest(rq, status, ENDED_DRIVER);
+    return res;
+  }
+  endOk(): EndResult { return this.end(BLK_STS.OK); }
+  complete(status: BlkStatus = BLK_STS.OK): EndResult {
+    const rq = this.rq;
+    if (this.gen !== rq.gen || rq.state === RQ_FREE || rq.state === RQ_IDLE) return this.refuse(this.staleKind(), 'complete');
+    if (rq.state !== RQ_IN_FLIGHT) return this.refuse(END.BAD_STATE, 'complete twice');
+    let res: EndResult = END.OK;
+    if (!isBlkStatus(status)) { res = this.refuse(END.BAD_STATUS, `complete(${String(status)})`); status = BLK_STS.IOERR; }
+    (rq.queue as RequestQueue).completeRequest(rq, status);
+    return res;
+  }
+  requeue(kick = true): EndResult {
+    const rq = this.rq;
+    if (this.gen !== rq.gen || rq.state === RQ_FREE || rq.state === RQ_IDLE) return this.refuse(this.staleKind(), 'requeue');
+    if (rq.state !== RQ_IN_FLIGHT) return this.refuse(END.BAD_STATE, 'requeue of a completing request');
+    if (rq.refcount !== 1) return this.refuse(END.NOT_UNIQUE, 'requeue');
+    (rq.queue as RequestQueue).requeueRequest(rq, kick);
+    return END.OK;
+  }
+  setResultSector(sector: number): void {
+    if (!this.valid) { this.refuse(this.staleKind(), 'setResultSector'); return; }
+    this.rq.resultSector = sector;
+  }
+  setDriverResult(result: unknown): void {
+    if (!this.valid) { this.refuse(this.staleKind(), 'setDriverResult'); return; }
+    this.rq.driverResult = result;
+  }
+}
+
+/**
+ * Tags of one hardware queue index of a tag set (struct blk_mq_tags): a busy
+ * bitmap, reserved tags first (blk-mq-tag.c: reserved [0, nr_reserved)),
+ * the preallocated requests, and the FIFO of hctxs waiting for a free tag.
+ */
+export class Tags {
+  readonly words: Uint32Array;
+  readonly rqs: Request[] = [];
+  nrBusy = 0;
+  private hint: number;
+  /** hctxs (of any queue sharing these tags) waiting for a free tag, in order. */
+  readonly waiters: Hctx[] = [];
+  wakeScheduled = false;
+  /** Queues with requests allocated here (fair sharing, hctx_may_queue). */
+  activeQueues = 0;
+  lastQueue: RequestQueue | null = null;
+  constructor(readonly index: number, readonly depth: number, readonly reserved: number, initPdu: (tag: number, hwq: number) => unknown) {
+    this.words = new Uint32Array((depth + 31) >>> 5);
+    // Bits beyond depth are permanently busy.
+    for (let t = depth; t < this.words.length * 32; t++) this.setBit(t);
+    for (let t = 0; t < depth; t++) this.rqs.push(new Request(this, t, initPdu(t, index)));
+    this.hint = reserved;
+  }
+  private setBit(t: number): void { this.words[t >>> 5] = ((this.words[t >>> 5] as number) | (1 << (t & 31))) >>> 0; }
+  private clearBit(t: number): void { this.words[t >>> 5] = ((this.words[t >>> 5] as number) & ~(1 << (t & 31))) >>> 0; }
+  isBusy(t: number): boolean { return (((this.words[t >>> 5] as number) >>> (t & 31)) & 1) === 1; }
+
+  /** Allocate a tag; -1 when none is free in the requested pool. */
+  alloc(reserved: boolean): number {
+    const lo = reserved ? 0 : this.reserved;
+    const hi = reserved ? this.reserved : this.depth;
+    if (hi <= lo) return -1;
+    const start = reserved ? lo : (this.hint >= lo && this.hint < hi ? this.hint : lo);
+    let t = this.scan(start, hi);
+    if (t < 0 && start > lo) t = this.scan(lo, start);
+    if (t < 0) return -1;
+    this.setBit(t);
+    this.nrBusy++;
+    if (!reserved) this.hint = t + 1 < hi ? t + 1 : lo;
+    return t;
+  }
+  private scan(from: number, to: number): number {
+    let t = from;
+    while (t < to) {
+      const w = t >>> 5;
+      const free = ~((this.words[w] as number) >>> (t & 31)) >>> 0;
+      if (free === 0 || (t & 31) + (31 - Math.clz32(free & -free)) >= 32) { t = (w + 1) << 5; continue; }
+      const bit = t + (31 - Math.clz32(free & -free));
+      return bit < to ? bit : -1;
+    }
+    return -1;
+  }
+  free(t: number): void {
+    if (!this.isBusy(t)) return;
+    this.clearBit(t);
+    this.nrBusy--;
+  }
+  get nrFree(): number { return this.depth - this.nrBusy; }
+}

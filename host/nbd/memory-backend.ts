@@ -1,0 +1,110 @@
+// An in-memory NbdBackend: a reference disk for unit tests of the NBD layer
+// alone (no block layer), with knobs for every limit the server reads and a
+// hook to fail chosen operations. Completes on a later macrotask so that
+// requests really overlap, like a disk.
+import type { NbdBackend } from './backend.ts';
+
+export interface MemoryBackendOptions {
+  sizeBytes: number;
+  logicalBlockSize?: number;
+  preferredBlockSize?: number;
+  maxIoBytes?: number;
+  writeCache?: boolean;
+  fua?: boolean;
+  discard?: boolean;
+  rotational?: boolean;
+  readOnly?: boolean;
+  nrCpus?: number;
+}
+
+export type MemoryOp = 'read' | 'write' | 'flush' | 'discard' | 'writeZeroes';
+
+/** What the fake saw, for assertions. */
+export interface MemoryOpRecord { op: MemoryOp; offset: number; length: number; fua: boolean; noUnmap: boolean; cpu: number }
+
+export class MemoryBackend implements NbdBackend {
+  readonly sizeBytes: number;
+  readonly logicalBlockSize: number;
+  readonly preferredBlockSize: number;
+  readonly maxIoBytes: number;
+  readonly writeCache: boolean;
+  readonly fua: boolean;
+  readonly discard: boolean;
+  readonly rotational: boolean;
+  readonly readOnly: boolean;
+  readonly nrCpus: number;
+  readonly data: Buffer;
+  /** Last `recordLimit` operations (oldest first). */
+  readonly log: MemoryOpRecord[] = [];
+  recordLimit = 10_000;
+  /** Return an error to fail the operation with it (e.g. a BlockError-like `{ status: 3 }`). */
+  failHook: ((r: MemoryOpRecord) => unknown) | undefined;
+  /** Operations in flight right now and the peak seen. */
+  inflight = 0;
+  peakInflight = 0;
+  /** Bytes written since the last flush (a volatile cache model). */
+  dirtyWrites = 0;
+
+  constructor(o: MemoryBackendOptions) {
+    this.logicalBlockSize = o.logicalBlockSize ?? 512;
+    this.sizeBytes = o.sizeBytes;
+    this.preferredBlockSize = o.preferredBlockSize ?? Math.max(4096, this.logicalBlockSize);
+    this.maxIoBytes = o.maxIoBytes ?? 128 * 1024;
+    this.writeCache = o.writeCache ?? false;
+    this.fua = o.fua ?? false;
+    this.discard = o.discard ?? true;
+    this.rotational = o.rotational ?? false;
+    this.readOnly = o.readOnly ?? false;
+    this.nrCpus = o.nrCpus ?? 2;
+    this.data = Buffer.alloc(o.sizeBytes);
+  }
+
+  private async op(r: MemoryOpRecord, body: () => void): Promise<void> {
+    if (r.op !== 'flush') {
+      const bs = this.logicalBlockSize;
+      if (r.offset % bs !== 0 || r.length % bs !== 0 || r.offset + r.length > this.sizeBytes || r.length === 0) {
+        throw Object.assign(new Error(`bad ${r.op} [${r.offset}, +${r.length})`), { status: 19 /* BLK_STS_INVAL */ });
+      }
+      if ((r.op === 'read' || r.op === 'write') && r.length > this.maxIoBytes) {
+        throw Object.assign(new Error(`${r.op} of ${r.length} above maxIoBytes`), { status: 19 });
+      }
+    }
+    this.log.push(r);
+    if (this.log.length > this.recordLimit) this.log.shift();
+    this.inflight++;
+    if (this.inflight > this.peakInflight) this.peakInflight = this.inflight;
+    try {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const err = this.failHook?.(r);
+      if (err !== undefined) throw err;
+      body();
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  read(offset: number, dst: Buffer, cpu: number): Promise<void> {
+    return this.op({ op: 'read', offset, length: dst.length, fua: false, noUnmap: false, cpu }, () => {
+      this.data.copy(dst, 0, offset, offset + dst.length);
+    });
+  }
+  write(offset: number, data: Buffer, fua: boolean, cpu: number): Promise<void> {
+    return this.op({ op: 'write', offset, length: data.length, fua, noUnmap: false, cpu }, () => {
+      data.copy(this.data, offset);
+      if (!fua) this.dirtyWrites += data.length;
+    });
+  }
+  flush(cpu: number): Promise<void> {
+    return this.op({ op: 'flush', offset: 0, length: 0, fua: false, noUnmap: false, cpu }, () => { this.dirtyWrites = 0; });
+  }
+  discardRange(offset: number, length: number, cpu: number): Promise<void> {
+    return this.op({ op: 'discard', offset, length, fua: false, noUnmap: false, cpu }, () => {
+      this.data.fill(0, offset, offset + length);
+    });
+  }
+  writeZeroes(offset: number, length: number, noUnmap: boolean, fua: boolean, cpu: number): Promise<void> {
+    return this.op({ op: 'writeZeroes', offset, length, fua, noUnmap, cpu }, () => {
+      this.data.fill(0, offset, offset + length);
+    });
+  }
+}

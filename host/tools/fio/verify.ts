@@ -1,0 +1,178 @@
+// Data verification, after fio's verify.c: every written block carries a
+// header (magic, type, length, the seed its payload was generated from, its
+// own disk offset, a header checksum) followed by a checksum of the payload.
+// A read-back check can therefore tell "this block belongs elsewhere"
+// (misdirected write), "the header is damaged" and "the payload is damaged",
+// and, regenerating the payload from the seed, name the first bad byte.
+import { createHash } from 'node:crypto';
+import { Prng } from './rand.ts';
+import type { VerifyKind } from './options.ts';
+
+// ── crc32c (Castagnoli, reflected polynomial 0x82F63B78), table-driven ──
+const CRC32C_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32C of `buf[start, end)`; `crc` continues a previous value. */
+export function crc32c(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
+  let c = ~crc >>> 0;
+  for (let i = start; i < end; i++) c = CRC32C_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+export const VERIFY_MAGIC = 0xacca;
+/** Header: magic u16, type u16, len u32, seed u32 x2, offset u64, numberio u32, job u16, pad u16, hdr crc u32, checksum (≤ 32 bytes). */
+export const HEADER_SIZE = 72;
+const OFF_MAGIC = 0;
+const OFF_TYPE = 2;
+const OFF_LEN = 4;
+const OFF_SEED = 8;
+const OFF_OFFSET = 16;
+const OFF_NUMBERIO = 24;
+const OFF_JOB = 28;
+const OFF_HDR_CRC = 32;
+const OFF_CSUM = 36;
+
+const TYPE_CODE: Record<Exclude<VerifyKind, 'none' | 'pattern'>, number> = { crc32c: 1, md5: 2, sha256: 3 };
+const CSUM_LEN: Record<Exclude<VerifyKind, 'none' | 'pattern'>, number> = { crc32c: 4, md5: 16, sha256: 32 };
+
+/** What was written at a block, kept so the read-back knows what to expect. */
+export interface WrittenBlock {
+  offset: number;
+  len: number;
+  seed: number;
+  numberio: number;
+}
+
+export interface VerifyContext {
+  kind: VerifyKind;
+  pattern: Uint8Array | undefined;
+  job: number;
+}
+
+/** Smallest block a header-carrying verify can use. */
+export function minVerifyBlock(kind: VerifyKind): number {
+  return kind === 'none' || kind === 'pattern' ? 1 : HEADER_SIZE + 1;
+}
+
+function fillPayload(buf: Uint8Array, start: number, end: number, seed: number, pattern: Uint8Array | undefined, blockBase: number): void {
+  if (pattern !== undefined && pattern.length > 0) {
+    for (let i = start; i < end; i++) buf[i] = pattern[(i - blockBase) % pattern.length];
+    return;
+  }
+  const rng = new Prng(seed);
+  let i = start;
+  while (i + 4 <= end) {
+    const v = rng.u32();
+    buf[i] = v & 0xff; buf[i + 1] = (v >>> 8) & 0xff; buf[i + 2] = (v >>> 16) & 0xff; buf[i + 3] = v >>> 24;
+    i += 4;
+  }
+  if (i < end) {
+    let v = rng.u32();
+    for (; i < end; i++) { buf[i] = v & 0xff; v >>>= 8; }
+  }
+}
+
+function checksum(kind: 'crc32c' | 'md5' | 'sha256', buf: Uint8Array, start: number, end: number, out: Uint8Array, outOff: number): void {
+  if (kind === 'crc32c') {
+    const c = crc32c(buf, start, end);
+    out[outOff] = c & 0xff; out[outOff + 1] = (c >>> 8) & 0xff; out[outOff + 2] = (c >>> 16) & 0xff; out[outOff + 3] = c >>> 24;
+    return;
+  }
+  const h = createHash(kind).update(buf.subarray(start, end)).digest();
+  out.set(h, outOff);
+}
+
+/** Fills `buf[0, len)` with the verifiable contents of the block at `offset`. */
+export function fillBlock(ctx: VerifyContext, buf: Uint8Array, len: number, b: WrittenBlock): void {
+  if (ctx.kind === 'pattern') {
+    fillPayload(buf, 0, len, 0, ctx.pattern, 0);
+    return;
+  }
+  if (ctx.kind === 'none') return;
+  const dv = new DataView(buf.buffer, buf.byteOffset, len);
+  fillPayload(buf, HEADER_SIZE, len, b.seed, ctx.pattern, 0);
+  dv.setUint16(OFF_MAGIC, VERIFY_MAGIC, true);
+  dv.setUint16(OFF_TYPE, TYPE_CODE[ctx.kind], true);
+  dv.setUint32(OFF_LEN, len, true);
+  dv.setUint32(OFF_SEED, b.seed >>> 0, true);
+  dv.setUint32(OFF_SEED + 4, 0, true);
+  dv.setBigUint64(OFF_OFFSET, BigInt(b.offset), true);
+  dv.setUint32(OFF_NUMBERIO, b.numberio >>> 0, true);
+  dv.setUint16(OFF_JOB, ctx.job & 0xffff, true);
+  dv.setUint16(OFF_JOB + 2, 0, true);
+  buf.fill(0, OFF_CSUM, HEADER_SIZE);
+  dv.setUint32(OFF_HDR_CRC, crc32c(buf, 0, OFF_HDR_CRC), true);
+  checksum(ctx.kind, buf, HEADER_SIZE, len, buf, OFF_CSUM);
+}
+
+export interface VerifyProblem {
+  /** Offset in the block of the first byte that differs from what was written (-1 if the data matches but a check failed). */
+  badByte: number;
+  message: string;
+}
+
+const scratch = { buf: new Uint8Array(0) };
+
+/**
+ * Checks a block read back from `b.offset`. Returns undefined when good.
+ * Messages follow fio's ("verify: bad magic header …", "crc32c: verify failed
+ * at file X offset N, length L …").
+ */
+export function checkBlock(ctx: VerifyContext, disk: string, buf: Uint8Array, b: WrittenBlock): VerifyProblem | undefined {
+  const len = b.len;
+  if (scratch.buf.length < len) scratch.buf = new Uint8Array(len);
+  const expect = scratch.buf;
+  fillBlock(ctx, expect, len, b);
+  let first = -1;
+  for (let i = 0; i < len; i++) {
+    if (buf[i] !== expect[i]) { first = i; break; }
+  }
+  if (first < 0) return undefined;
+  const where = `file ${disk} offset ${b.offset}, length ${len}`;
+  const bad = `first bad byte at offset ${b.offset + first} (block +${first}): wanted 0x${hex2(expect[first])}, got 0x${hex2(buf[first])}`;
+  if (ctx.kind === 'pattern') {
+    return { badByte: first, message: `pattern: verify failed at ${where}; ${bad}` };
+  }
+  if (ctx.kind === 'none') return undefined;
+  const dv = new DataView(buf.buffer, buf.byteOffset, len);
+  const magic = dv.getUint16(OFF_MAGIC, true);
+  if (magic !== VERIFY_MAGIC) {
+    return { badByte: first, message: `verify: bad magic header ${magic.toString(16)}, wanted ${VERIFY_MAGIC.toString(16)} at ${where}; ${bad}` };
+  }
+  const hdrOffset = Number(dv.getBigUint64(OFF_OFFSET, true));
+  const hdrCrc = dv.getUint32(OFF_HDR_CRC, true);
+  if (hdrCrc !== crc32c(buf, 0, OFF_HDR_CRC)) {
+    return { badByte: first, message: `verify: bad header crc at ${where}; ${bad}` };
+  }
+  if (hdrOffset !== b.offset) {
+    return { badByte: first, message: `verify: bad header offset ${hdrOffset}, wanted ${b.offset} at ${where} (misdirected write?)` };
+  }
+  const hdrLen = dv.getUint32(OFF_LEN, true);
+  if (hdrLen !== len) {
+    return { badByte: first, message: `verify: bad header length ${hdrLen}, wanted ${len} at ${where}` };
+  }
+  const kind = ctx.kind;
+  const n = CSUM_LEN[kind];
+  const got = new Uint8Array(n);
+  checksum(kind, buf, HEADER_SIZE, len, got, 0);
+  const stored = buf.subarray(OFF_CSUM, OFF_CSUM + n);
+  return {
+    badByte: first,
+    message: `${kind}: verify failed at ${where}; expected ${kind} ${toHex(stored)}, received ${toHex(got)}; ${bad}`,
+  };
+}
+
+function hex2(n: number | undefined): string {
+  return (n ?? 0).toString(16).padStart(2, '0');
+}
+
+function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+}

@@ -1,0 +1,192 @@
+// NVMe completion status as data (NVMe 1.4 §4.6.1 "Status Field Definition").
+//
+// A status here is the 15-bit Status Field *without* the phase tag, laid out
+// as in CQE DW3 bits 31:17 shifted down by one (QEMU's convention):
+//   bits 7:0 SC, 10:8 SCT, 12:11 CRD, 13 More, 14 DNR.
+// The CQE's upper 16 bits are then (status << 1) | phase.
+
+export const SCT = {
+  GENERIC: 0,
+  COMMAND_SPECIFIC: 1,
+  MEDIA: 2,
+  PATH: 3,
+  VENDOR: 7,
+} as const;
+
+export const STATUS_SC_MASK = 0xff;
+export const STATUS_SCT_SHIFT = 8;
+export const STATUS_SCT_MASK = 0x7;
+export const STATUS_CRD_SHIFT = 11;
+export const STATUS_CRD_MASK = 0x3;
+/** More: more status information in the Error Information log page. */
+export const STATUS_MORE = 0x2000;
+/** Do Not Retry. */
+export const STATUS_DNR = 0x4000;
+
+/** Build a status value from SCT and SC. */
+export const status = (sct: number, sc: number): number => ((sct & 7) << 8) | (sc & 0xff);
+export const statusSct = (s: number): number => (s >> STATUS_SCT_SHIFT) & STATUS_SCT_MASK;
+export const statusSc = (s: number): number => s & STATUS_SC_MASK;
+export const statusDnr = (s: number): boolean => (s & STATUS_DNR) !== 0;
+export const statusMore = (s: number): boolean => (s & STATUS_MORE) !== 0;
+export const statusCrd = (s: number): number => (s >> STATUS_CRD_SHIFT) & STATUS_CRD_MASK;
+/** Status without DNR/More/CRD: SCT and SC only (for comparisons). */
+export const statusCode = (s: number): number => s & 0x7ff;
+/** True when the status is Successful Completion (ignoring DNR/More/CRD). */
+export const isSuccess = (s: number): boolean => statusCode(s) === 0;
+
+/** Generic Command Status, SCT 0 (NVMe 1.4 §4.6.1.2.1, Figure 126/127). */
+export const GENERIC = {
+  SUCCESS: 0x00,
+  INVALID_OPCODE: 0x01,
+  INVALID_FIELD: 0x02,
+  CID_CONFLICT: 0x03,
+  DATA_TRANSFER_ERROR: 0x04,
+  ABORTED_POWER_LOSS: 0x05,
+  INTERNAL_ERROR: 0x06,
+  ABORT_REQUESTED: 0x07,
+  ABORTED_SQ_DELETION: 0x08,
+  ABORTED_FAILED_FUSED: 0x09,
+  ABORTED_MISSING_FUSED: 0x0a,
+  INVALID_NAMESPACE_OR_FORMAT: 0x0b,
+  COMMAND_SEQUENCE_ERROR: 0x0c,
+  INVALID_SGL_SEGMENT_DESCRIPTOR: 0x0d,
+  INVALID_NUMBER_OF_SGL_DESCRIPTORS: 0x0e,
+  DATA_SGL_LENGTH_INVALID: 0x0f,
+  METADATA_SGL_LENGTH_INVALID: 0x10,
+  SGL_DESCRIPTOR_TYPE_INVALID: 0x11,
+  INVALID_USE_OF_CMB: 0x12,
+  PRP_OFFSET_INVALID: 0x13,
+  ATOMIC_WRITE_UNIT_EXCEEDED: 0x14,
+  OPERATION_DENIED: 0x15,
+  SGL_OFFSET_INVALID: 0x16,
+  HOST_ID_INCONSISTENT_FORMAT: 0x18,
+  KEEP_ALIVE_EXPIRED: 0x19,
+  KEEP_ALIVE_INVALID: 0x1a,
+  ABORTED_PREEMPT: 0x1b,
+  SANITIZE_FAILED: 0x1c,
+  SANITIZE_IN_PROGRESS: 0x1d,
+  SGL_DATA_BLOCK_GRANULARITY_INVALID: 0x1e,
+  CMD_NOT_SUPPORTED_FOR_CMB_QUEUE: 0x1f,
+  NS_WRITE_PROTECTED: 0x20,
+  COMMAND_INTERRUPTED: 0x21,
+  TRANSIENT_TRANSPORT_ERROR: 0x22,
+  // NVM command set specific generic codes (§4.6.1.2.1, Figure 128)
+  LBA_OUT_OF_RANGE: 0x80,
+  CAPACITY_EXCEEDED: 0x81,
+  NS_NOT_READY: 0x82,
+  RESERVATION_CONFLICT: 0x83,
+  FORMAT_IN_PROGRESS: 0x84,
+} as const;
+
+/** Command Specific Status, SCT 1 (NVMe 1.4 §4.6.1.2.2, Figure 129/130). */
+export const CMD_SPECIFIC = {
+  COMPLETION_QUEUE_INVALID: 0x00,
+  INVALID_QUEUE_IDENTIFIER: 0x01,
+  INVALID_QUEUE_SIZE: 0x02,
+  ABORT_COMMAND_LIMIT_EXCEEDED: 0x03,
+  AER_LIMIT_EXCEEDED: 0x05,
+  INVALID_FIRMWARE_SLOT: 0x06,
+  INVALID_FIRMWARE_IMAGE: 0x07,
+  INVALID_INTERRUPT_VECTOR: 0x08,
+  INVALID_LOG_PAGE: 0x09,
+  INVALID_FORMAT: 0x0a,
+  FW_REQUIRES_CONVENTIONAL_RESET: 0x0b,
+  INVALID_QUEUE_DELETION: 0x0c,
+  FEATURE_NOT_SAVEABLE: 0x0d,
+  FEATURE_NOT_CHANGEABLE: 0x0e,
+  FEATURE_NOT_NS_SPECIFIC: 0x0f,
+  FW_REQUIRES_NSSR: 0x10,
+  FW_REQUIRES_RESET: 0x11,
+  FW_REQUIRES_MAX_TIME_VIOLATION: 0x12,
+  FW_ACTIVATION_PROHIBITED: 0x13,
+  OVERLAPPING_RANGE: 0x14,
+  NS_INSUFFICIENT_CAPACITY: 0x15,
+  NS_ID_UNAVAILABLE: 0x16,
+  NS_ALREADY_ATTACHED: 0x18,
+  NS_IS_PRIVATE: 0x19,
+  NS_NOT_ATTACHED: 0x1a,
+  THIN_PROVISIONING_NOT_SUPPORTED: 0x1b,
+  CONTROLLER_LIST_INVALID: 0x1c,
+  // NVM command set specific (Figure 131)
+  CONFLICTING_ATTRIBUTES: 0x80,
+  INVALID_PROTECTION_INFO: 0x81,
+  WRITE_TO_READ_ONLY_RANGE: 0x82,
+} as const;
+
+/** Media and Data Integrity Errors, SCT 2 (NVMe 1.4 §4.6.1.2.3, Figure 132). */
+export const MEDIA = {
+  WRITE_FAULT: 0x80,
+  UNRECOVERED_READ_ERROR: 0x81,
+  E2E_GUARD_CHECK_ERROR: 0x82,
+  E2E_APPTAG_CHECK_ERROR: 0x83,
+  E2E_REFTAG_CHECK_ERROR: 0x84,
+  COMPARE_FAILURE: 0x85,
+  ACCESS_DENIED: 0x86,
+  DEALLOCATED_OR_UNWRITTEN: 0x87,
+} as const;
+
+/** Ready-made status values (SCT|SC, no DNR) for the codes the controller returns. */
+export const S = {
+  SUCCESS: 0,
+  INVALID_OPCODE: status(SCT.GENERIC, GENERIC.INVALID_OPCODE),
+  INVALID_FIELD: status(SCT.GENERIC, GENERIC.INVALID_FIELD),
+  CID_CONFLICT: status(SCT.GENERIC, GENERIC.CID_CONFLICT),
+  DATA_TRANSFER_ERROR: status(SCT.GENERIC, GENERIC.DATA_TRANSFER_ERROR),
+  ABORTED_POWER_LOSS: status(SCT.GENERIC, GENERIC.ABORTED_POWER_LOSS),
+  INTERNAL_ERROR: status(SCT.GENERIC, GENERIC.INTERNAL_ERROR),
+  ABORT_REQUESTED: status(SCT.GENERIC, GENERIC.ABORT_REQUESTED),
+  ABORTED_SQ_DELETION: status(SCT.GENERIC, GENERIC.ABORTED_SQ_DELETION),
+  INVALID_NAMESPACE_OR_FORMAT: status(SCT.GENERIC, GENERIC.INVALID_NAMESPACE_OR_FORMAT),
+  COMMAND_SEQUENCE_ERROR: status(SCT.GENERIC, GENERIC.COMMAND_SEQUENCE_ERROR),
+  INVALID_SGL_SEGMENT_DESCRIPTOR: status(SCT.GENERIC, GENERIC.INVALID_SGL_SEGMENT_DESCRIPTOR),
+  INVALID_NUMBER_OF_SGL_DESCRIPTORS: status(SCT.GENERIC, GENERIC.INVALID_NUMBER_OF_SGL_DESCRIPTORS),
+  DATA_SGL_LENGTH_INVALID: status(SCT.GENERIC, GENERIC.DATA_SGL_LENGTH_INVALID),
+  SGL_DESCRIPTOR_TYPE_INVALID: status(SCT.GENERIC, GENERIC.SGL_DESCRIPTOR_TYPE_INVALID),
+  INVALID_USE_OF_CMB: status(SCT.GENERIC, GENERIC.INVALID_USE_OF_CMB),
+  PRP_OFFSET_INVALID: status(SCT.GENERIC, GENERIC.PRP_OFFSET_INVALID),
+  LBA_OUT_OF_RANGE: status(SCT.GENERIC, GENERIC.LBA_OUT_OF_RANGE),
+  CAPACITY_EXCEEDED: status(SCT.GENERIC, GENERIC.CAPACITY_EXCEEDED),
+  NS_NOT_READY: status(SCT.GENERIC, GENERIC.NS_NOT_READY),
+  FORMAT_IN_PROGRESS: status(SCT.GENERIC, GENERIC.FORMAT_IN_PROGRESS),
+  COMPLETION_QUEUE_INVALID: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.COMPLETION_QUEUE_INVALID),
+  INVALID_QUEUE_IDENTIFIER: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.INVALID_QUEUE_IDENTIFIER),
+  INVALID_QUEUE_SIZE: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.INVALID_QUEUE_SIZE),
+  ABORT_COMMAND_LIMIT_EXCEEDED: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.ABORT_COMMAND_LIMIT_EXCEEDED),
+  AER_LIMIT_EXCEEDED: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.AER_LIMIT_EXCEEDED),
+  INVALID_FIRMWARE_SLOT: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.INVALID_FIRMWARE_SLOT),
+  INVALID_INTERRUPT_VECTOR: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.INVALID_INTERRUPT_VECTOR),
+  INVALID_LOG_PAGE: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.INVALID_LOG_PAGE),
+  INVALID_FORMAT: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.INVALID_FORMAT),
+  INVALID_QUEUE_DELETION: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.INVALID_QUEUE_DELETION),
+  FEATURE_NOT_SAVEABLE: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.FEATURE_NOT_SAVEABLE),
+  FEATURE_NOT_CHANGEABLE: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.FEATURE_NOT_CHANGEABLE),
+  FEATURE_NOT_NS_SPECIFIC: status(SCT.COMMAND_SPECIFIC, CMD_SPECIFIC.FEATURE_NOT_NS_SPECIFIC),
+  WRITE_FAULT: status(SCT.MEDIA, MEDIA.WRITE_FAULT),
+  UNRECOVERED_READ_ERROR: status(SCT.MEDIA, MEDIA.UNRECOVERED_READ_ERROR),
+  COMPARE_FAILURE: status(SCT.MEDIA, MEDIA.COMPARE_FAILURE),
+  ACCESS_DENIED: status(SCT.MEDIA, MEDIA.ACCESS_DENIED),
+  DEALLOCATED_OR_UNWRITTEN: status(SCT.MEDIA, MEDIA.DEALLOCATED_OR_UNWRITTEN),
+} as const;
+
+/** Add DNR to a status. */
+export const dnr = (s: number): number => s | STATUS_DNR;
+
+const byCode = new Map<number, string>();
+const titled = (k: string): string => k.toLowerCase().replace(/_/g, ' ');
+for (const [k, v] of Object.entries(GENERIC)) byCode.set(status(SCT.GENERIC, v), titled(k));
+for (const [k, v] of Object.entries(CMD_SPECIFIC)) byCode.set(status(SCT.COMMAND_SPECIFIC, v), titled(k));
+for (const [k, v] of Object.entries(MEDIA)) byCode.set(status(SCT.MEDIA, v), titled(k));
+
+/**
+ * Human-readable name of a status, e.g. "lba out of range (0/80h) DNR".
+ * Unknown codes print as "unknown (SCT/SCh)".
+ */
+export function statusName(s: number): string {
+  const sct = statusSct(s);
+  const sc = statusSc(s);
+  const name = byCode.get(statusCode(s)) ?? 'unknown';
+  const hex = `${sct}/${sc.toString(16).toUpperCase().padStart(2, '0')}h`;
+  const flags = `${statusDnr(s) ? ' DNR' : ''}${statusMore(s) ? ' M' : ''}${statusCrd(s) ? ` CRD${statusCrd(s)}` : ''}`;
+  return `${name} (${hex})${flags}`;
+}
