@@ -86,6 +86,8 @@ export interface CreateEnv {
   readonly log: Logger;
   /** Register control-channel commands and emit events. */
   readonly control: ControlRegistry;
+  /** Values of daemon flags added with registerDaemonFlag (device/options.ts), e.g. 'fault-plan'. */
+  readonly flags: ReadonlyMap<string, readonly string[]>;
 }
 
 /** A child device given on the command line after its parent. */

@@ -2,6 +2,9 @@
 // The daemon registers its built-in commands here; models and fixtures add
 // their own (the fault engine adds `fault-inject`, `fault-list`,
 // `fault-clear`). A command that is not registered answers CommandNotFound.
+// Code inside the daemon may also run commands directly, e.g. a fixture doing
+// surprise removal: `await control.run('device-remove', { reason: 'fixture' })`
+// and later `control.run('device-add', {})`.
 
 /** QMP error classes (QEMU's qapi/error.json names). */
 export type QmpErrorClass = 'GenericError' | 'CommandNotFound' | 'DeviceNotActive' | 'DeviceNotFound';
@@ -37,6 +40,7 @@ export type EventListener = (event: string, data: Record<string, QmpValue | unde
 export class ControlRegistry {
   private readonly commands = new Map<string, { info: CommandInfo; handler: CommandHandler }>();
   private readonly listeners = new Set<EventListener>();
+  private readonly infoProviders = new Map<string, () => QmpValue>();
 
   /** Add a command. Throws when the name is taken (a programming error, caught at start-up). */
   register(name: string, description: string, handler: CommandHandler): void {
@@ -63,6 +67,28 @@ export class ControlRegistry {
     const c = this.commands.get(name);
     if (c === undefined) throw new QmpError('CommandNotFound', `The command ${name} has not been found`);
     return c.handler(args);
+  }
+
+  /**
+   * Add a section to `query-device` (e.g. the fault engine's counters under
+   * 'faults'). Throws when the key is taken.
+   */
+  provideInfo(key: string, provider: () => QmpValue): void {
+    if (this.infoProviders.has(key)) throw new Error(`query-device section '${key}' is already provided`);
+    this.infoProviders.set(key, provider);
+  }
+
+  /** The extra query-device sections (a provider that throws reports its error text). */
+  collectInfo(): Record<string, QmpValue> {
+    const out: Record<string, QmpValue> = {};
+    for (const [k, p] of this.infoProviders) {
+      try {
+        out[k] = p();
+      } catch (e) {
+        out[k] = { error: e instanceof Error ? e.message : String(e) };
+      }
+    }
+    return out;
   }
 
   /** Broadcast an asynchronous event to every negotiated control client. */

@@ -27,6 +27,9 @@ const BAR_REGIONS: readonly RegionName[] = ['bar0', 'bar1', 'bar2', 'bar3', 'bar
 const BAR32_WINDOW = 0xc000_0000;
 const BAR64_WINDOW = 0x80_0000_0000;
 
+/** How long detach() waits for the peer to complete the WebSocket close. */
+const DETACH_CLOSE_WAIT_MS = 2000;
+
 let functionCounter = 0;
 
 /** Connect to a device daemon and attach its PCI function. */
@@ -44,8 +47,24 @@ export async function attachFunction(url: string, opts: AttachOptions = {}): Pro
 export async function attachTransport(transport: Transport, opts: AttachOptions = {}): Promise<PciFunction> {
   const name = opts.name ?? `pci${functionCounter++}`;
   const log = (opts.log ?? silentLogger).child({ pci: name });
-  const ch = new Channel(transport, { side: 'host', logger: log, ...(opts.maxFrame !== undefined ? { maxFrame: opts.maxFrame } : {}) });
-  const fn = new PciFunctionImpl(ch, name, log, opts);
+  // Watch the transport's close so detach() can wait for the close handshake
+  // (the daemon takes a new host only once it has seen this one leave).
+  let closedResolve: () => void = () => {};
+  const closed = new Promise<void>((r) => (closedResolve = r));
+  const watched: Transport = {
+    send: (f) => transport.send(f),
+    close: (code, reason) => transport.close(code, reason),
+    onFrame: (cb) => transport.onFrame(cb),
+    onClose: (cb) => transport.onClose((code, reason) => {
+      closedResolve();
+      cb(code, reason);
+    }),
+    get open() {
+      return transport.open;
+    },
+  };
+  const ch = new Channel(watched, { side: 'host', logger: log, ...(opts.maxFrame !== undefined ? { maxFrame: opts.maxFrame } : {}) });
+  const fn = new PciFunctionImpl(ch, name, log, opts, closed);
   try {
     await fn.init(opts.connectTimeoutMs ?? 10_000, opts.enable ?? true);
   } catch (e) {
@@ -98,7 +117,7 @@ class PciFunctionImpl implements PciFunction {
   private spuriousLogged = 0;
   private readonly runIrqs = (): void => this.deliverIrqs();
 
-  constructor(ch: Channel, name: string, log: Logger, opts: AttachOptions) {
+  constructor(ch: Channel, name: string, log: Logger, opts: AttachOptions, private readonly linkClosed: Promise<void>) {
     this.ch = ch;
     this.name = name;
     this.log = log;
@@ -522,6 +541,10 @@ class PciFunctionImpl implements PciFunction {
     this.detaching = true;
     this.ch.bye(reason);
     this.markGone({ code: CloseCode.normal, reason, surprise: false });
+    // Wait (bounded) for the close handshake so an immediate re-attach is not refused as busy.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.linkClosed, new Promise<void>((r) => (timer = setTimeout(r, DETACH_CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   private onClose(code: number, reason: string): void {
@@ -615,9 +638,11 @@ class BarImpl implements Bar {
   }
 
   read32(off: number): Promise<number> {
+    checkOff(this.what, this.size, off, 4, 4); // synchronous, as documented
     return new Promise((resolve, reject) => this.read32Cb(off, (v, err) => (err === undefined ? resolve(v) : reject(err))));
   }
   read64(off: number): Promise<bigint> {
+    checkOff(this.what, this.size, off, 8, 8);
     return new Promise((resolve, reject) => this.read64Cb(off, (v, err) => (err === undefined ? resolve(v) : reject(err))));
   }
   read32Cb(off: number, cb: Read32Cb): void {
@@ -628,9 +653,12 @@ class BarImpl implements Bar {
     checkOff(this.what, this.size, off, 8, 8);
     this.fn.readRawCb(this.region, off, 8, (err, d) => cb(d === undefined ? ALL_ONES_64 : le64(d), err));
   }
-  async readBytes(off: number, len: number): Promise<Uint8Array> {
+  readBytes(off: number, len: number): Promise<Uint8Array> {
     if (!Number.isInteger(len) || len <= 0) throw pciError('invalid', `${this.what}: read of ${len} bytes`);
     checkOff(this.what, this.size, off, len, 1);
+    return this.readChunks(off, len);
+  }
+  private async readChunks(off: number, len: number): Promise<Uint8Array> {
     const chunk = this.fn.maxPayload;
     if (len <= chunk) return this.fn.readRaw(this.region, off, len);
     const out = new Uint8Array(len);

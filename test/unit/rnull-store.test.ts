@@ -154,9 +154,16 @@ test('throttle: budget per tick, stop queues when spent, restart on tick, timer 
   while (th.charge(4096)) ok++;
   t.is(ok, Math.floor(mbPerTick(1) / 4096)); // 5 x 4 KiB fit in 20 KiB
   t.is(stopped, 1);
+  t.is(th.budget, mbPerTick(1) - 5 * 4096); // a refused request is not charged
   timers.fire(); // tick: refill and restart
   t.is(started, 1);
   t.is(th.budget, mbPerTick(1));
+  t.true(th.charge(64 * 1024)); // bigger than a tick: a full budget admits it, into debt
+  t.false(th.charge(4096));
+  timers.fire();
+  timers.fire();
+  t.true(th.budget < mbPerTick(1)); // debt paid over several ticks
+  while (th.budget < mbPerTick(1)) timers.fire();
   t.true(th.charge(4096));
   timers.fire();
   timers.fire(); // nothing used since the last refill → timer lapses

@@ -160,6 +160,8 @@ export interface NullbDriverStats {
 export interface DeviceEnv {
   logger: Logger;
   timers: TimerSource;
+  /** Data kept from an earlier power cycle (null_blk keeps it in nullb_device). */
+  store?: NullbStore | undefined;
 }
 
 const ZONE_VERB: Partial<Record<number, ZoneMgmtOp>> = {
@@ -183,7 +185,7 @@ export class NullbDevice implements ZoneWriteProcessor {
   readonly timeoutAttr: FaultAttr;
   readonly requeueAttr: FaultAttr;
   readonly initHctxAttr: FaultAttr;
-  readonly queues: NullbQueue[] = [];
+  readonly queues: (NullbQueue | undefined)[] = [];
   readonly completionMs: number;
   readonly timers: TimerSource;
   readonly logger: Logger;
@@ -205,7 +207,12 @@ export class NullbDevice implements ZoneWriteProcessor {
     this.initHctxAttr = faults.initHctx;
     this.completionMs = c.completion_nsec / 1e6;
     this.blockSectors = c.blocksize >> SECTOR_SHIFT;
-    this.store = c.memory_backed ? new NullbStore({ blocksize: c.blocksize, cacheSizeMiB: c.cache_size }) : undefined;
+    const kept = env.store;
+    this.store = !c.memory_backed
+      ? undefined
+      : kept && kept.blocksize === c.blocksize && kept.cacheBytesMax === c.cache_size * 1024 * 1024
+        ? kept
+        : new NullbStore({ blocksize: c.blocksize, cacheSizeMiB: c.cache_size });
     if (c.zoned) {
       try {
         this.zones = new ZonedDevice({
@@ -420,7 +427,8 @@ export class NullOps implements Operations<NullbCmd, NullbQueue> {
   exitHctx(hctx: HwQueue<NullbQueue>): void {
     const nq = hctx.driverData;
     nq.drain();
-    if (nq.dev.queues[nq.index] === nq) nq.hctx = undefined;
+    nq.hctx = undefined;
+    if (nq.dev.queues[nq.index] === nq) nq.dev.queues[nq.index] = undefined;
   }
 
   /** null_map_queues: DEFAULT = submit_queues, READ = 0, POLL = poll_queues. */

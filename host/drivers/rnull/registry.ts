@@ -15,7 +15,7 @@ import {
 } from './config.ts';
 import { FaultAttr, FAULT_ATTR_DEFAULTS, parseFaultSpec, formatFaultSpec } from './fault.ts';
 import { BadBlocks } from './badblocks.ts';
-import { NullbDevice, NullOps, makeFaultAttrs, QUEUE_MODE_BIO_NOTE, type NullbDriverStats } from './driver.ts';
+import { NullbDevice, NullOps, makeFaultAttrs, QUEUE_MODE_BIO_NOTE, type NullbDriverStats, type NullbCmd, type NullbQueue } from './driver.ts';
 import { BLK_ZONE_COND, ZONE_COND_NAME, ZoneConfigError } from './zoned.ts';
 import { nodeTimers, type TimerSource } from './throttle.ts';
 
@@ -62,8 +62,8 @@ class DeviceEntry {
   powered = false;
   index: number | undefined = undefined;
   dev: NullbDevice | undefined = undefined;
-  disk: GenDisk<unknown, unknown> | undefined = undefined;
-  tagSet: TagSet<unknown, unknown> | undefined = undefined;
+  disk: GenDisk<NullbCmd, NullbQueue> | undefined = undefined;
+  tagSet: TagSet<NullbCmd, NullbQueue> | undefined = undefined;
   notes: string[] = [];
   constructor(readonly name: string, config: NullBlkConfig, readonly fromModule: boolean) {
     this.config = config;
@@ -87,7 +87,7 @@ export class NullBlkRegistry {
   private readonly timeoutMs: number;
   private readonly logger: Logger;
   private readonly timers: TimerSource;
-  private sharedTagSet: TagSet<unknown, unknown> | undefined = undefined;
+  private sharedTagSet: TagSet<NullbCmd, NullbQueue> | undefined = undefined;
   private sharedUsers = 0;
 
   constructor(opts: RegistryOptions = {}) {
@@ -170,7 +170,7 @@ export class NullBlkRegistry {
    * submit_queues / poll_queues resize a powered device's tag set; badblocks,
    * badblocks_once/partial_io and the fault groups work at any time.
    */
-  setAttr(name: string, key: string, value: string | number | boolean): void {
+  async setAttr(name: string, key: string, value: string | number | boolean): Promise<void> {
     const e = this.entry(name);
     const str = typeof value === 'string' ? value : typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
     switch (key) {
@@ -206,7 +206,7 @@ export class NullBlkRegistry {
     }
     if (e.powered) {
       if (p.name === 'submit_queues' || p.name === 'poll_queues') {
-        this.applyQueues(e, p.name === 'submit_queues' ? (parsed as number) : e.config.submit_queues, p.name === 'poll_queues' ? (parsed as number) : e.config.poll_queues);
+        await this.applyQueues(e, p.name === 'submit_queues' ? (parsed as number) : e.config.submit_queues, p.name === 'poll_queues' ? (parsed as number) : e.config.poll_queues);
         return;
       }
       if (!p.live) throw new NullBlkConfigError('EBUSY', `${p.name} cannot change while ${name} is powered`);
@@ -231,7 +231,7 @@ export class NullBlkRegistry {
   }
 
   /** nullb_update_nr_hw_queues: live resize under I/O. */
-  private applyQueues(e: DeviceEntry, submit: number, poll: number): void {
+  private async applyQueues(e: DeviceEntry, submit: number, poll: number): Promise<void> {
     if (submit === 0) throw new NullBlkConfigError('EINVAL', 'submit_queues must be at least 1');
     if (submit > this.host.nrCpuIds) throw new NullBlkConfigError('EINVAL', `submit_queues ${submit} > nr_cpu_ids ${this.host.nrCpuIds}`);
     if (poll > this.host.maxPollQueues) throw new NullBlkConfigError('EINVAL', `poll_queues ${poll} > module poll_queues ${this.host.maxPollQueues}`);
@@ -245,7 +245,7 @@ export class NullBlkRegistry {
       e.dev.config.poll_queues = poll;
     }
     try {
-      set.updateNrHwQueues(submit + poll);
+      await set.updateNrHwQueues(submit + poll);
     } catch (err) {
       e.config.submit_queues = prev[0];
       e.config.poll_queues = prev[1];
@@ -270,11 +270,11 @@ export class NullBlkRegistry {
     const e = this.entry(name);
     const want = on === true || on === 1;
     if (want === e.powered) return;
-    if (want) this.powerOn(e);
+    if (want) await this.powerOn(e);
     else await this.powerOff(e, false);
   }
 
-  private buildTagSet(e: DeviceEntry, c: NullBlkConfig, ops: NullOps): TagSet<unknown, unknown> {
+  private buildTagSet(e: DeviceEntry, c: NullBlkConfig, ops: NullOps): TagSet<NullbCmd, NullbQueue> {
     const flagsFrom = c;
     return new TagSet({
       ops,
@@ -286,11 +286,10 @@ export class NullBlkRegistry {
       timeoutMs: this.timeoutMs,
       nrCpus: this.host.nrCpuIds,
       logger: this.logger,
-      ...(c.shared_tag_bitmap ? { sharedTagBitmap: true } : {}),
-    } as ConstructorParameters<typeof TagSet>[0]) as TagSet<unknown, unknown>;
+    });
   }
 
-  private getSharedTagSet(): TagSet<unknown, unknown> {
+  private getSharedTagSet(): TagSet<NullbCmd, NullbQueue> {
     if (this.sharedTagSet) return this.sharedTagSet;
     // null_init_global_tag_set: shaped by the module parameters.
     const v = validateConfig(this.moduleConfig, this.host);
@@ -300,38 +299,41 @@ export class NullBlkRegistry {
     return this.sharedTagSet;
   }
 
-  private powerOn(e: DeviceEntry): void {
+  private async powerOn(e: DeviceEntry): Promise<void> {
     const v = validateConfig(e.config, this.host);
     const c = v.config;
     if (e.config.queue_mode === NULL_Q_BIO) v.notes.push(QUEUE_MODE_BIO_NOTE);
     const index = this.allocIndex();
     const diskName = e.fromModule ? `nullb${index}` : e.name;
-    const dev = new NullbDevice(diskName, v, e.badblocks, e.faults, { logger: this.logger, timers: this.timers });
+    const dev = new NullbDevice(diskName, v, e.badblocks, e.faults, { logger: this.logger, timers: this.timers, store: this.keptStores.get(e.name) });
     this.byDisk.set(diskName, dev);
-    let tagSet: TagSet<unknown, unknown> | undefined;
-    let ownSet = false;
+    let tagSet: TagSet<NullbCmd, NullbQueue> | undefined;
     try {
       if (c.shared_tags) tagSet = this.getSharedTagSet();
       else {
         const ops = new NullOps((d) => this.byDisk.get(d), () => [dev.config.submit_queues, dev.config.poll_queues], c.hw_queue_depth);
         tagSet = this.buildTagSet(e, c, ops);
-        ownSet = true;
       }
-      const disk = new GenDisk({
+      const disk: GenDisk<NullbCmd, NullbQueue> = new GenDisk<NullbCmd, NullbQueue>({
         name: diskName,
         tagSet,
         capacitySectors: c.size * 2048,
         limits: this.limitsFor(dev, c),
         ...(c.no_sched ? { scheduler: 'none' as const } : {}),
         ...(dev.zones ? { reportZones: (sector: number, nr: number) => this.reportZones(dev, sector, nr) } : {}),
-      } as ConstructorParameters<typeof GenDisk>[0]) as GenDisk<unknown, unknown>;
+      });
+      try {
+        disk.add();
+      } catch (err) {
+        await disk.remove(0);
+        throw err;
+      }
       e.disk = disk;
       e.tagSet = tagSet;
       if (c.shared_tags) this.sharedUsers++;
     } catch (err) {
       this.byDisk.delete(diskName);
       this.usedIndexes.delete(index);
-      if (ownSet && tagSet) tagSet.destroy?.();
       if (err instanceof NullBlkConfigError) throw err;
       const msg = err instanceof Error ? err.message : String(err);
       throw new NullBlkConfigError(/EFAULT/.test(msg) ? 'EFAULT' : 'EINVAL', `power on ${e.name}: ${msg}`);
@@ -393,12 +395,11 @@ export class NullBlkRegistry {
       dev.throttle?.stop();
       for (const q of dev.queues) q?.drain();
     }
-    if (disk) await disk.delete();
+    if (disk) await disk.remove(100);
     if (dev) {
       for (const q of dev.queues) q?.drain();
       this.byDisk.delete(dev.diskName);
     }
-    if (e.tagSet && e.tagSet !== this.sharedTagSet) e.tagSet.destroy?.();
     if (e.tagSet && e.tagSet === this.sharedTagSet) this.sharedUsers--;
     if (e.index !== undefined) this.usedIndexes.delete(e.index);
     // Without memory backing nothing is kept; with it, null_blk keeps the data
@@ -428,7 +429,7 @@ export class NullBlkRegistry {
   }
 
   /** The disk of a powered entry. */
-  disk(name: string): GenDisk<unknown, unknown> | undefined {
+  disk(name: string): GenDisk<NullbCmd, NullbQueue> | undefined {
     return this.entries.get(name)?.disk;
   }
 
@@ -438,12 +439,12 @@ export class NullBlkRegistry {
   }
 
   /** Module-style device: `nullb<index>`, configured from the module parameters. */
-  addModuleDevice(): string {
+  async addModuleDevice(): Promise<string> {
     const key = `#module${this.entries.size}`;
     const e = new DeviceEntry(key, { ...this.moduleConfig }, true);
     this.entries.set(key, e);
     try {
-      this.powerOn(e);
+      await this.powerOn(e);
     } catch (err) {
       this.entries.delete(key);
       throw err;
@@ -459,7 +460,6 @@ export class NullBlkRegistry {
   /** Power everything off and forget all devices (module unload). */
   async destroy(): Promise<void> {
     for (const name of [...this.entries.keys()]) await this.remove(name);
-    this.sharedTagSet?.destroy?.();
     this.sharedTagSet = undefined;
   }
 }
@@ -486,7 +486,7 @@ export async function createNullDevices(
   validateConfig(configFromOptions(rest), { nrCpuIds: opts.nrCpus ?? 4, maxPollQueues: configFromOptions(rest).poll_queues });
   const names: string[] = [];
   try {
-    for (let i = 0; i < nr; i++) names.push(registry.addModuleDevice());
+    for (let i = 0; i < nr; i++) names.push(await registry.addModuleDevice());
   } catch (err) {
     await registry.destroy();
     throw err;

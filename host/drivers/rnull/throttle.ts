@@ -6,6 +6,13 @@
 // layer keeps the request); the next tick refills the budget and restarts the
 // stopped queues. A tick that finds the budget untouched stops the timer; the
 // next request re-arms it.
+//
+// One deliberate difference: null_blk subtracts a refused request's bytes and
+// resets the budget each tick, so a request bigger than one tick's budget
+// (a merged request at low mbps) is refused forever. Here a refused request
+// is not charged, a full budget always admits the next request (going into
+// debt), and each tick adds one budget (capped at one tick's worth), so the
+// long-run rate is the same and nothing can stall.
 
 /** null_blk's TICKS_PER_SEC. */
 export const TICKS_PER_SEC = 50;
@@ -76,7 +83,7 @@ export class Throttle {
     this.ticks++;
     // Nothing consumed since the last refill: let the timer lapse.
     if (this.curBytes === this.perTick) return;
-    this.curBytes = this.perTick;
+    this.curBytes = Math.min(this.perTick, this.curBytes + this.perTick);
     this.target.startStoppedHwQueues();
     this.arm();
   }
@@ -87,14 +94,12 @@ export class Throttle {
    */
   charge(bytes: number): boolean {
     if (this.timer === undefined) this.arm();
-    this.curBytes -= bytes;
-    if (this.curBytes < 0) {
+    if (this.curBytes - bytes < 0 && this.curBytes < this.perTick) {
       this.throttled++;
       this.target.stopHwQueues();
-      // Race with the timer in the kernel; here only if refilled in between.
-      if (this.curBytes > 0) this.target.startStoppedHwQueues();
       return false;
     }
+    this.curBytes -= bytes;
     return true;
   }
 

@@ -28,4 +28,6 @@ export { runJobs } from './engine.ts';
 export { formatNormal, formatJson, type FioJson } from './output.ts';
 export { LatencyHistogram, PLAT_NR, platIdxToVal, platValToIdx } from './hist.ts';
 export { crc32c } from './verify.ts';
-export { runFio, type RunFioOptions } from './cli.ts';
+export { runFio, FIO_USAGE, type RunFioOptions, type OutStream } from './cli.ts';
+export { blockLayerHost } from './host.ts';
+export { formatHeader, FIO_VERSION } from './output.ts';

@@ -59,6 +59,9 @@ export function parseJobFileText(text: string, file: string, env: Record<string,
       }
       continue;
     }
+    if (/^include\s/i.test(line)) {
+      throw new FioConfigError('option \'include\' is a fio option nvmelab does not support (inline the included file)', 'include', source);
+    }
     const expanded = expandEnv(line, env, source);
     const eq = expanded.indexOf('=');
     const key = (eq < 0 ? expanded : expanded.slice(0, eq)).trim().toLowerCase();

@@ -14,6 +14,8 @@ export interface FioHost {
   stat?(name: string): DiskStat | undefined;
   /** Logical CPUs that job clones are spread over (default 1). */
   nrCpus?: number;
+  /** Logical CPUs of one disk (overrides nrCpus for it): clone k submits from cpu k mod cpus. */
+  cpus?(name: string): number;
 }
 
 export interface RunOptions {
@@ -24,6 +26,8 @@ export interface RunOptions {
   onNote?: (line: string) => void;
   /** Clock in ns (monotonic). Default: performance.now() * 1e6. */
   now?: () => number;
+  /** Called once every disk is open and the jobs are about to start (fio prints its header then). */
+  onStart?: () => void;
   /** Aborts the run (SIGINT): jobs stop issuing and drain. */
   signal?: AbortSignal;
 }

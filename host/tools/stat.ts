@@ -1,0 +1,163 @@
+// iostat -x: extended per-device statistics computed from two
+// /sys/block/<dev>/stat snapshots taken `intervalMs` apart, with the column
+// names and formulas of sysstat's iostat (Documentation/block/stat.rst for
+// the counters; sectors are 512 bytes, ticks are milliseconds).
+import type { DiskStat } from '../block/types.ts';
+
+/** One device row of `iostat -x`. Rates are per second; *_await in ms; *areq-sz in KiB. */
+export interface IostatRow {
+  device: string;
+  'r/s': number;
+  'rkB/s': number;
+  'rrqm/s': number;
+  '%rrqm': number;
+  r_await: number;
+  'rareq-sz': number;
+  'w/s': number;
+  'wkB/s': number;
+  'wrqm/s': number;
+  '%wrqm': number;
+  w_await: number;
+  'wareq-sz': number;
+  'd/s': number;
+  'dkB/s': number;
+  'drqm/s': number;
+  '%drqm': number;
+  d_await: number;
+  'dareq-sz': number;
+  'f/s': number;
+  f_await: number;
+  'aqu-sz': number;
+  '%util': number;
+}
+
+export const IOSTAT_COLUMNS = [
+  'r/s', 'rkB/s', 'rrqm/s', '%rrqm', 'r_await', 'rareq-sz',
+  'w/s', 'wkB/s', 'wrqm/s', '%wrqm', 'w_await', 'wareq-sz',
+  'd/s', 'dkB/s', 'drqm/s', '%drqm', 'd_await', 'dareq-sz',
+  'f/s', 'f_await', 'aqu-sz', '%util',
+] as const;
+
+export type IostatColumn = (typeof IOSTAT_COLUMNS)[number];
+
+/** Counter difference, tolerating a counter that went backwards (disk re-created): then the new value counts from 0. */
+function delta(a: number, b: number): number {
+  return b >= a ? b - a : b;
+}
+
+/**
+ * Computes one row from `prev` and `cur` taken `intervalMs` apart. With
+ * `prev` undefined, the counters since the disk appeared are used with
+ * `intervalMs` as the disk's age (iostat's first report "since boot").
+ */
+export function computeIostat(device: string, prev: DiskStat | undefined, cur: DiskStat, intervalMs: number): IostatRow {
+  if (!(intervalMs > 0)) throw new RangeError(`interval must be > 0 ms (got ${intervalMs})`);
+  const p = prev;
+  const d = (k: keyof DiskStat): number => (p === undefined ? cur[k] : delta(p[k], cur[k]));
+  const secs = intervalMs / 1000;
+  const rIos = d('readIos'); const rMrg = d('readMerges'); const rSec = d('readSectors'); const rTk = d('readTicks');
+  const wIos = d('writeIos'); const wMrg = d('writeMerges'); const wSec = d('writeSectors'); const wTk = d('writeTicks');
+  const dIos = d('discardIos'); const dMrg = d('discardMerges'); const dSec = d('discardSectors'); const dTk = d('discardTicks');
+  const fIos = d('flushIos'); const fTk = d('flushTicks');
+  const ioTicks = d('ioTicks'); const inQueue = d('timeInQueue');
+  const pctMerged = (m: number, n: number): number => (m + n > 0 ? (m / (m + n)) * 100 : 0);
+  const per = (x: number, n: number): number => (n > 0 ? x / n : 0);
+  return {
+    device,
+    'r/s': rIos / secs,
+    'rkB/s': rSec / 2 / secs,
+    'rrqm/s': rMrg / secs,
+    '%rrqm': pctMerged(rMrg, rIos),
+    r_await: per(rTk, rIos),
+    'rareq-sz': per(rSec / 2, rIos),
+    'w/s': wIos / secs,
+    'wkB/s': wSec / 2 / secs,
+    'wrqm/s': wMrg / secs,
+    '%wrqm': pctMerged(wMrg, wIos),
+    w_await: per(wTk, wIos),
+    'wareq-sz': per(wSec / 2, wIos),
+    'd/s': dIos / secs,
+    'dkB/s': dSec / 2 / secs,
+    'drqm/s': dMrg / secs,
+    '%drqm': pctMerged(dMrg, dIos),
+    d_await: per(dTk, dIos),
+    'dareq-sz': per(dSec / 2, dIos),
+    'f/s': fIos / secs,
+    f_await: per(fTk, fIos),
+    'aqu-sz': inQueue / intervalMs,
+    '%util': Math.min(100, (ioTicks / intervalMs) * 100),
+  };
+}
+
+/** Text table like `iostat -x` (one header, one line per device, two decimals). */
+export function formatIostat(rows: readonly IostatRow[]): string {
+  const devW = Math.max(16, ...rows.map((r) => r.device.length + 1));
+  const widths = IOSTAT_COLUMNS.map((c) => Math.max(c.length, 7));
+  const head = `${'Device'.padEnd(devW)}${IOSTAT_COLUMNS.map((c, i) => c.padStart((widths[i] ?? 7) + 1)).join('')}`;
+  const lines = rows.map((r) => `${r.device.padEnd(devW)}${IOSTAT_COLUMNS.map((c, i) => r[c].toFixed(2).padStart((widths[i] ?? 7) + 1)).join('')}`);
+  return `${[head, ...lines].join('\n')}\n`;
+}
+
+/** iostat -o JSON style: {"disk": [{"disk_device": …, "r/s": …, …}]}. */
+export function iostatJson(rows: readonly IostatRow[]): { disk: Record<string, string | number>[] } {
+  return {
+    disk: rows.map((r) => {
+      const o: Record<string, string | number> = { disk_device: r.device };
+      for (const c of IOSTAT_COLUMNS) o[c] = Math.round(r[c] * 100) / 100;
+      return o;
+    }),
+  };
+}
+
+export interface WatchOptions {
+  /** Devices to sample (names). */
+  devices: () => readonly string[];
+  /** Current counters of a device, or undefined if it is gone. */
+  stat: (name: string) => DiskStat | undefined;
+  intervalMs: number;
+  /** Reports to produce; 0 = until stopped. */
+  count: number;
+  onReport: (rows: IostatRow[]) => void;
+  now?: () => number;
+}
+
+/**
+ * `iostat -x <interval> <count>`: reports every interval the rates over the
+ * last interval (the first report covers the first interval, not "since
+ * boot"). Returns a stop function; resolves `done` after `count` reports.
+ */
+export function watchIostat(o: WatchOptions): { stop: () => void; done: Promise<void> } {
+  const now = o.now ?? ((): number => performance.now());
+  let prev = new Map<string, DiskStat>();
+  for (const n of o.devices()) {
+    const s = o.stat(n);
+    if (s) prev.set(n, { ...s });
+  }
+  let last = now();
+  let reports = 0;
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => { resolveDone = r; });
+  const tick = (): void => {
+    const t = now();
+    const el = Math.max(1, t - last);
+    last = t;
+    const rows: IostatRow[] = [];
+    const next = new Map<string, DiskStat>();
+    for (const n of o.devices()) {
+      const s = o.stat(n);
+      if (!s) continue;
+      const copy = { ...s };
+      next.set(n, copy);
+      rows.push(computeIostat(n, prev.get(n) ?? copy, copy, el));
+    }
+    prev = next;
+    o.onReport(rows);
+    if (o.count > 0 && ++reports >= o.count) stop();
+  };
+  const timer = setInterval(tick, o.intervalMs);
+  const stop = (): void => {
+    clearInterval(timer);
+    resolveDone();
+  };
+  return { stop, done };
+}
