@@ -277,6 +277,11 @@ export class NvmeController implements DeviceModel {
     await Promise.all([...this.namespaces.values()].map((n) => n.data.flush()));
   }
 
+  /** MDTS in bytes: 2^MDTS × the minimum page size (CAP.MPSMIN = 4 KiB). */
+  mdtsBytes(): number {
+    return 4096 * 2 ** this.cfg.mdts;
+  }
+
   /** Arbitration burst: Feature 01h AB (2^AB, 7 = no limit) capped by the `burst` option. */
   burstLimit(): number {
     const ab = this.features.arbitration & 7;

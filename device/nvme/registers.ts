@@ -87,8 +87,8 @@ export function regWrite(c: NvmeController, off: number, value: number): void {
       const isAsq = off < REG.ACQ;
       const cur = isAsq ? c.asq : c.acq;
       const high = (off & 4) !== 0;
-      // Bits 11:0 are reserved (§3.1.9/§3.1.10): the queue is 4 KiB aligned at least.
-      const v = high ? next : hi32(cur) * TWO32 + ((value & 0xffff_f000) >>> 0);
+      // Stored as written; enable checks the CC.MPS alignment (bits 11:0 are reserved, §3.1.9/§3.1.10).
+      const v = high ? lo32(cur) + value * TWO32 : hi32(cur) * TWO32 + (value >>> 0);
       if (isAsq) c.asq = v;
       else c.acq = v;
       return;

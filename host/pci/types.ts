@@ -221,6 +221,38 @@ export interface MapOptions {
   pageAligned?: boolean;
 }
 
+/**
+ * A pool of pre-mapped, equally sized bounce slots carved from one coherent
+ * buffer (like swiotlb): `alloc()`/`release()` are O(1), allocate nothing and
+ * send nothing, so the I/O hot path pays a memcpy instead of a dma_map +
+ * dma_unmap round trip (measured: ~0.1 µs per 4 KiB copy vs ~15 µs per
+ * acknowledged map+unmap pair across two processes).
+ * Trade-off: the device may touch every slot of the pool, in use or not —
+ * never anything outside it.
+ */
+export interface DmaPool {
+  /** Bytes per slot (a multiple of the page size). */
+  readonly slotSize: number;
+  readonly slots: number;
+  /** Slots not handed out. */
+  readonly available: number;
+  /** A free slot, or undefined when all are in use. */
+  alloc(): DmaSlot | undefined;
+  /** Unmap the whole pool. Throws PciError 'invalid' while slots are still in use (unless `force`). */
+  destroy(force?: boolean): void;
+}
+
+/** One slot of a DmaPool. The same object is handed out again after release. */
+export interface DmaSlot {
+  /** Page-aligned IOVA of the slot. */
+  readonly iova: number;
+  /** The slot's memory (slotSize bytes). */
+  readonly bytes: Uint8Array;
+  readonly index: number;
+  /** Give the slot back. A second release throws PciError 'double_unmap'. */
+  release(): void;
+}
+
 /** One blocked device access, as a DMAR fault record. */
 export interface IommuFault {
   /** Function name, e.g. 'nvme0'. */
@@ -246,6 +278,8 @@ export interface HostMemory {
   readonly pageSize: number;
   allocCoherent(bytes: number, opts?: { name?: string }): DmaBuffer;
   mapStreaming(data: Uint8Array, dir: DmaDirection, opts?: MapOptions): DmaMapping;
+  /** A pool of `count` pre-mapped bounce slots of `slotSize` bytes (rounded up to pages). See DmaPool. */
+  createPool(slotSize: number, count: number, opts?: { name?: string }): DmaPool;
   /** Live windows (coherent buffers + streaming mappings). Leak checks assert this returns to its baseline. */
   openMappings(): number;
   /** Resolves when every dma_map/dma_unmap sent so far was acknowledged (or the function is gone). */

@@ -349,3 +349,30 @@ test('large DMA reads are split to fit maxFrame and joined', async (t) => {
   t.true(data.every((x, i) => x === ((5 + i) & 0xff)));
   await t.throwsAsync(fn.ctx.dmaRead(4 << 20, 1), { instanceOf: Error, message: /outside/ });
 });
+
+test('power management: D3hot stops BAR decoding, D1/D2 writes are discarded, D0 restores without reset', async (t) => {
+  const r = await connect(newEdu());
+  r.cfgWrite(CFG.COMMAND, COMMAND.MEMORY_SPACE, 2);
+  r.write32(EDU_REG.LIVENESS, 1);
+  const pmcsr = 0x40 + 4;
+  r.cfgWrite(pmcsr, 1, 2);
+  t.is((await r.cfgRead(pmcsr, 2)) & 3, 0, 'D1 unsupported: write discarded');
+  r.cfgWrite(pmcsr, 3, 2);
+  t.is((await r.cfgRead(pmcsr, 2)) & 3, 3);
+  t.is(await r.read32(EDU_REG.ID), 0xffffffff, 'D3hot: config space only');
+  r.cfgWrite(pmcsr, 0, 2);
+  t.is(await r.read32(EDU_REG.LIVENESS), ~1 >>> 0, 'No_Soft_Reset: state kept');
+});
+
+test('MSI-X table takes aligned QWORD accesses; 8-byte edu registers read both halves', async (t) => {
+  const r = await connect(newEdu());
+  r.cfgWrite(CFG.COMMAND, COMMAND.MEMORY_SPACE, 2);
+  r.host.post({ t: 'region_write', region: 'bar0', off: EDU_MSIX_TABLE + 16, data: Uint8Array.of(0x00, 0x10, 0xe0, 0xfe, 0x01, 0, 0, 0) });
+  const q = await r.host.request({ t: 'region_read', region: 'bar0', off: EDU_MSIX_TABLE + 16, len: 8 });
+  t.deepEqual([...q.data], [0x00, 0x10, 0xe0, 0xfe, 0x01, 0, 0, 0]);
+  r.host.post({ t: 'region_write', region: 'bar0', off: EDU_REG.DMA_SRC, data: Uint8Array.of(0x78, 0x56, 0x34, 0x12, 0x02, 0, 0, 0) });
+  t.is(await r.read32(EDU_REG.DMA_SRC), 0x12345678);
+  t.is(await r.read32(EDU_REG.DMA_SRC + 4), 2);
+  const below = await r.host.request({ t: 'region_read', region: 'bar0', off: EDU_REG.ID, len: 8 });
+  t.deepEqual([...below.data], new Array(8).fill(0xff), 'edu: only 4-byte accesses below 0x80');
+});

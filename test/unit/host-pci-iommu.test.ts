@@ -279,3 +279,32 @@ test('IOVA allocator: classes, guard page, exhaustion is a typed error', (t) => 
   const e = t.throws(() => a.alloc(PAGE_SIZE * 2));
   t.true(isPciError(e) && e.code === 'no_space');
 });
+
+test('bounce pool: O(1) slots inside one window, no message per alloc, double release is a typed error', (t) => {
+  const { mem, link } = setup();
+  const pool = mem.createPool(4000, 4, { name: 'bounce' });
+  t.is(pool.slotSize, PAGE_SIZE);
+  t.is(link.sent.length, 1, 'one dma_map for the whole pool');
+  const a = pool.alloc();
+  const b = pool.alloc();
+  if (a === undefined || b === undefined) return t.fail();
+  t.is(b.iova - a.iova, PAGE_SIZE);
+  t.is(pool.available, 2);
+  a.bytes.fill(9);
+  const r = mem.iommu.read(a.iova, 16);
+  t.true(r.ok && r.data.every((x) => x === 9));
+  t.is(mem.iommu.write(b.iova, new Uint8Array([5])), undefined);
+  t.is(b.bytes[0], 5);
+  pool.alloc();
+  pool.alloc();
+  t.is(pool.alloc(), undefined, 'exhausted');
+  a.release();
+  t.is(pool.alloc(), a, 'the same slot object comes back');
+  b.release();
+  const e = t.throws(() => b.release());
+  t.true(isPciError(e) && e.code === 'double_unmap');
+  t.throws(() => pool.destroy(), { message: /in use/ });
+  pool.destroy(true);
+  t.is(mem.openMappings(), 0);
+  t.is(link.sent.length, 2, 'one dma_unmap for the whole pool');
+});

@@ -230,8 +230,10 @@ test('zoned: write pointer, append, verbs, resource limits, report, reads past w
   // Open = zone 2 (explicit) + zone 4 (implicit); closing zone 4 would be allowed,
   // but active is at its limit again.
   t.is(await status(bdev.write(5 * Z * 512, pattern(4096, 3))), BLK_STS.ZONE_ACTIVE_RESOURCE);
-  await bdev.zoneOp(REQ_OP.ZONE_FINISH, Z);
-  t.is((await bdev.reportZones(Z * 512, 1))[0]?.cond, 'full');
+  // Finishing a CLOSED zone needs an open slot (null_check_zone_resources) and none is free.
+  t.is(await status(bdev.zoneOp(REQ_OP.ZONE_FINISH, Z)), BLK_STS.ZONE_OPEN_RESOURCE);
+  await bdev.zoneOp(REQ_OP.ZONE_FINISH, 4 * Z); // an open zone finishes freely
+  t.is((await bdev.reportZones(4 * Z * 512, 1))[0]?.cond, 'full');
   await bdev.zoneOp(REQ_OP.ZONE_RESET_ALL, 0);
   t.true((await bdev.reportZones(Z * 512)).every((z) => z.cond === 'empty'));
   t.true((await bdev.read(Z * 512, 4096)).every((b) => b === 0xff)); // reset freed the data

@@ -1,0 +1,26 @@
+// Registers `-device nvme` (the PCI function) and `-device nvme-ns` (its
+// namespaces) with the daemon's device registry.
+import { registerDevice } from '../registry.ts';
+import { NVME_OPTIONS, NVME_NS_OPTIONS, configFromOptions } from './options.ts';
+import { NvmeController } from './controller.ts';
+
+export { NvmeController } from './controller.ts';
+export type { NvmeFaultHooks } from './faults.ts';
+export { nvmeConfig, type NvmeConfig, type NsConfig } from './options.ts';
+
+registerDevice({
+  kind: 'function',
+  name: 'nvme',
+  description: 'NVMe 1.4 PCIe controller (QEMU hw/nvme behaviour); default: one 1 GiB RAM namespace, 4 KiB blocks',
+  options: NVME_OPTIONS,
+  children: ['nvme-ns'],
+  create: (options, children, env) => new NvmeController(configFromOptions(options, children), env.log),
+});
+
+registerDevice({
+  kind: 'child',
+  name: 'nvme-ns',
+  parent: 'nvme',
+  description: 'NVMe namespace: sparse RAM, or a backing file that keeps its data across restarts',
+  options: NVME_NS_OPTIONS,
+});
