@@ -82,6 +82,15 @@ export async function attachTransport(transport: Transport, opts: AttachOptions 
 /** Register/config read completion used internally: data or an error. */
 type RawReadCb = (err: Error | undefined, data: Uint8Array | undefined) => void;
 
+interface PendingRead {
+  deadline: number;
+  len: number;
+  region: RegionName;
+  off: number;
+  cb: RawReadCb;
+  done: boolean;
+}
+
 class PciFunctionImpl implements PciFunction {
   readonly name: string;
   info: DeviceInfo = { vendor: 0xffff, device: 0xffff, subsystemVendor: 0xffff, subsystemDevice: 0xffff, classCode: 0, regions: [], irqs: { msix: 0 } };
@@ -115,11 +124,16 @@ class PciFunctionImpl implements PciFunction {
   private irqSpare: number[] = [];
   private irqImmediate: NodeJS.Immediate | undefined;
   private spuriousLogged = 0;
+  private readonly completionTimeoutMs: number;
+  private readQueue: PendingRead[] = [];
+  private readHead = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly runIrqs = (): void => this.deliverIrqs();
 
   constructor(ch: Channel, name: string, log: Logger, opts: AttachOptions, private readonly linkClosed: Promise<void>) {
     this.ch = ch;
     this.name = name;
+    this.completionTimeoutMs = opts.completionTimeoutMs ?? 10_000;
     this.log = log;
     const link: MapLink = {
       get gone(): boolean {
@@ -253,12 +267,61 @@ class PciFunctionImpl implements PciFunction {
       return;
     }
     this.st.regionReads++;
+    const rec: PendingRead = { deadline: performance.now() + this.completionTimeoutMs, len, region, off, cb, done: false };
+    this.trackRead(rec);
     this.ch.requestCb({ t: 'region_read', region, off, len }, (err, ok) => {
+      if (rec.done) return; // already completed by the completion timeout
+      rec.done = true;
       if (ok !== undefined) cb(undefined, ok.data);
       else if (err instanceof ChannelClosedError || this.isGone) cb(undefined, new Uint8Array(len).fill(0xff));
       else cb(toPciError(err, `${region} read of ${len} at 0x${off.toString(16)}`), undefined);
     });
   }
+
+  /**
+   * PCIe Completion Timeout (PCIe 4.0 §2.8): a read the device never answers
+   * completes with all-ones after `completionTimeoutMs`, so no driver hangs
+   * on a wedged device. One sweep timer for all reads, not one per read;
+   * reads are answered in order, so expired ones sit at the queue head.
+   */
+  private trackRead(rec: PendingRead): void {
+    this.readQueue.push(rec);
+    if (this.sweepTimer === undefined) {
+      this.sweepTimer = setInterval(this.sweep, Math.max(10, Math.min(1000, this.completionTimeoutMs / 4)));
+      this.sweepTimer.unref();
+    }
+  }
+
+  private readonly sweep = (): void => {
+    const now = performance.now();
+    let i = this.readHead;
+    const q = this.readQueue;
+    while (i < q.length) {
+      const r = q[i];
+      if (r === undefined) break;
+      if (!r.done) {
+        if (r.deadline > now) break;
+        r.done = true;
+        this.st.completionTimeouts++;
+        this.log.error({ region: r.region, off: r.off, len: r.len }, 'completion timeout: register read unanswered; returning all-ones');
+        r.cb(undefined, new Uint8Array(r.len).fill(0xff));
+      }
+      i++;
+    }
+    // Keep skipping answered reads behind an unexpired one lazily; compact the array now and then.
+    this.readHead = i;
+    if (this.readHead === q.length) {
+      this.readQueue = [];
+      this.readHead = 0;
+    } else if (this.readHead > 1024) {
+      this.readQueue = q.slice(this.readHead);
+      this.readHead = 0;
+    }
+    if (this.readQueue.length === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+  };
 
   readRaw(region: RegionName, off: number, len: number): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
@@ -568,6 +631,10 @@ class PciFunctionImpl implements PciFunction {
     }
     this.irqQueue.length = 0;
     this.irqScheduled.fill(0);
+    if (this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
     for (const cb of [...this.goneCbs]) {
       try {
         cb(info);

@@ -218,7 +218,7 @@ export function emptyStats(): PciStats {
     dmaReads: 0, dmaReadBytes: 0, dmaWrites: 0, dmaWriteBytes: 0,
     blockedReads: 0, blockedWrites: 0, slackWrites: 0,
     maps: 0, unmaps: 0, mapErrors: 0,
-    irqs: 0, irqsMerged: 0, spuriousIrqs: 0, handlerErrors: 0,
+    irqs: 0, irqsMerged: 0, spuriousIrqs: 0, handlerErrors: 0, completionTimeouts: 0,
     protocolErrors: 0,
   };
 }

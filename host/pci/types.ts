@@ -38,6 +38,11 @@ export interface AttachOptions {
   enable?: boolean;
   /** Fault-log ring size: how many recent IOMMU faults `faults()` keeps (default 64). */
   faultLogSize?: number;
+  /**
+   * PCIe completion timeout: a register/config read the device has not
+   * answered after this many ms completes with all-ones (default 10 000).
+   */
+  completionTimeoutMs?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -324,6 +329,8 @@ export interface PciStats {
   spuriousIrqs: number;
   /** Handlers that threw. */
   handlerErrors: number;
+  /** Register reads completed with all-ones because the device never answered. */
+  completionTimeouts: number;
   /** Protocol errors the channel reported (malformed messages from the device, …). */
   protocolErrors: number;
 }
