@@ -272,6 +272,12 @@ class PciFunctionImpl implements PciFunction {
     this.ch.requestCb({ t: 'region_read', region, off, len }, (err, ok) => {
       if (rec.done) return; // already completed by the completion timeout
       rec.done = true;
+      this.dropAnswered();
+      if (this.readQueue.length === 0 && this.sweepTimer !== undefined) {
+        // Not unref'd while reads are pending (a pending read must keep the process alive); gone once all are answered.
+        clearInterval(this.sweepTimer);
+        this.sweepTimer = undefined;
+      }
       if (ok !== undefined) cb(undefined, ok.data);
       else if (err instanceof ChannelClosedError || this.isGone) cb(undefined, new Uint8Array(len).fill(0xff));
       else cb(toPciError(err, `${region} read of ${len} at 0x${off.toString(16)}`), undefined);
@@ -288,7 +294,16 @@ class PciFunctionImpl implements PciFunction {
     this.readQueue.push(rec);
     if (this.sweepTimer === undefined) {
       this.sweepTimer = setInterval(this.sweep, Math.max(10, Math.min(1000, this.completionTimeoutMs / 4)));
-      this.sweepTimer.unref();
+    }
+  }
+
+  /** Pop answered reads off the queue head (amortised O(1) per read). */
+  private dropAnswered(): void {
+    const q = this.readQueue;
+    while (this.readHead < q.length && q[this.readHead]?.done === true) this.readHead++;
+    if (this.readHead === q.length) {
+      q.length = 0;
+      this.readHead = 0;
     }
   }
 
@@ -558,9 +573,11 @@ class PciFunctionImpl implements PciFunction {
     }
     // Restore (pci_restore_state): BARs, command, then MSI-X with the function masked.
     for (let i = 0; i < 6; i++) this.cfgWrite(CFG.BAR0 + 4 * i, 4, barVals[i] ?? 0);
-    this.command = 0;
+    this.cfgWrite(CFG.COMMAND, 2, cmd);
+    this.command = cmd;
     if (this.msix !== undefined) {
-      const m = this.msix;
+      // FLR left every vector masked and MSI-X disabled; re-program what the driver had.
+      const masks = this.vectorMasked.slice();
       this.vectorMasked.fill(1);
       const wasEnabled = this.msixEnabled;
       const fmask = this.functionMasked;
@@ -568,13 +585,11 @@ class PciFunctionImpl implements PciFunction {
       this.msixEnabled = false;
       this.msixVectors = 0;
       this.functionMasked = false;
-      if ((cmd & CMD.MEMORY) !== 0) this.cfgWrite(CFG.COMMAND, 2, cmd);
-      this.command = cmd;
       if (wasEnabled && n > 0 && (cmd & CMD.MEMORY) !== 0) {
         await this.enableMsix(n);
+        for (let v = 0; v < n; v++) if (masks[v] === 1) this.maskVector(v, true);
         if (fmask) this.setFunctionMask(true);
       }
-      void m;
     }
     await this.setCommand({ memory: (cmd & CMD.MEMORY) !== 0, busMaster: (cmd & CMD.BUS_MASTER) !== 0 });
   }

@@ -72,13 +72,16 @@ export class NvmeTestHost {
   blocked: { addr: number; len: number }[] = [];
   /** Log of dma_write messages received (addr, len), for batching assertions. */
   dmaWrites = 0;
-  /** Stop answering SQ/CQ processing automatically on irq (tests that poll by hand). */
-  autoReap = true;
+  /** dma_read requests served. */
+  dmaReads = 0;
+  /** I/O queues the test reaps by hand (not on interrupt). The admin queue is always reaped. */
+  readonly manual = new Set<number>();
 
   constructor(readonly ch: Channel, mem = new TestMemory()) {
     this.mem = mem;
     ch.onRequest((msg, reply) => {
       if (msg.t !== 'dma_read') return reply.err('unknown_type', 'host serves dma_read only');
+      this.dmaReads++;
       if (!this.mem.contains(msg.iova, msg.len) || this.isBlocked(msg.iova, msg.len)) return reply.err('iommu', 'blocked');
       reply.data(this.mem.view(msg.iova, msg.len).slice());
     });
@@ -88,7 +91,7 @@ export class NvmeTestHost {
         if (this.mem.contains(msg.iova, msg.data.length) && !this.isBlocked(msg.iova, msg.data.length)) this.mem.write(msg.iova, msg.data);
       } else if (msg.t === 'irq') {
         this.irqs.push(msg.vec);
-        if (this.autoReap) for (const q of this.queues.values()) this.reap(q);
+        for (const q of this.queues.values()) if (!this.manual.has(q.qid)) this.reap(q);
         const w = this.irqWaiters;
         this.irqWaiters = [];
         for (const f of w) f();
@@ -190,7 +193,7 @@ export class NvmeTestHost {
   /** Linux-style command id: 4-bit generation in 15:12, tag in 11:0. */
   nextCid(q: HostQueue): number {
     const tag = q.nextTag;
-    q.nextTag = (q.nextTag + 1) % Math.min(4096, q.size);
+    q.nextTag = (q.nextTag + 1) % Math.min(4096, q.qid === 0 ? 31 : q.size);
     q.gen[tag] = ((q.gen[tag] ?? 0) + 1) & 0xf;
     return ((q.gen[tag] ?? 0) << 12) | tag;
   }

@@ -247,3 +247,11 @@ test.serial('surprise removal: all-ones, onGone, no leaked windows; re-attach af
   t.is(await fn2.bar(0).read32(REG.ID), 0x010000ed);
   await fn2.detach();
 });
+
+test.serial('attach needs the token: a wrong one is refused at the upgrade (401)', async (t) => {
+  const e = await t.throwsAsync(attachFunction(dev.url, { token: 'wrong', name: 'edu-x' }));
+  t.like(e, { kind: 'unauthorized' });
+  const fn = await attach();
+  t.is(await fn.bar(0).read32(REG.ID), 0x010000ed);
+  await fn.detach();
+});

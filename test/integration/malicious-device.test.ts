@@ -21,8 +21,8 @@ interface Proc {
 }
 
 /** Spawn the malicious daemon on port 0 with the stdin watchdog; resolve on its ready line. */
-function startMalicious(): Promise<Proc> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'fixtures/malicious-daemon.ts', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof'], {
+function startMalicious(extra: string[] = []): Promise<Proc> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'fixtures/malicious-daemon.ts', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof', ...extra], {
     cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
   });
   let err = '';
@@ -205,3 +205,20 @@ for (const [what, cmd] of [['an unparseable binary frame', MAL_CMD.GARBAGE_FRAME
     await edu.detach();
   });
 }
+
+test.serial('mode=auto: attacks unprompted the moment bus mastering is enabled; attach still completes', async (t) => {
+  const auto = await startMalicious(['--mode', 'auto']);
+  t.teardown(() => auto.stop());
+  const fn = await attachFunction(auto.url, { name: 'evil1', log });
+  t.teardown(() => fn.detach());
+  const buf = fn.memory.allocCoherent(4096);
+  buf.fill(0x66);
+  // Wait, by reading, until the attack has landed: the malformed batch comes last.
+  for (let i = 0; i < 1000 && fn.stats().protocolErrors < 10; i++) await fn.bar(0).read32(MAL_REG.ID);
+  const s = fn.stats();
+  t.true(s.blockedWrites >= 1 && s.blockedReads >= 1);
+  t.true(s.spuriousIrqs >= 1);
+  t.true(s.protocolErrors >= 10);
+  t.true(buf.bytes.every((x) => x === 0x66));
+  t.false(fn.gone);
+});

@@ -293,3 +293,17 @@ test('attach fails cleanly against a busy device', async (t) => {
   t.true(isPciError(e) && e.code === 'gone');
   t.regex(e?.message ?? '', /busy/);
 });
+
+test('completion timeout: a read the device never answers completes with all-ones, nothing hangs', async (t) => {
+  const { a, b } = createMemoryTransportPair();
+  const model = new TestModel();
+  const dev = new DevFunction(model, silentLogger);
+  const devCh = new Channel(b, { side: 'device', info: () => dev.info() });
+  dev.bind(devCh);
+  const fn = await attachTransport(a, { name: 'wedged0', completionTimeoutMs: 50 });
+  devCh.onRequest(() => {}); // the device wedges: requests are never answered
+  t.is(await fn.bar(0).read32(0), 0xffff_ffff);
+  t.is(await fn.config.read16(0), 0xffff);
+  t.is(fn.stats().completionTimeouts, 2);
+  await fn.detach();
+});

@@ -84,7 +84,7 @@ test('sequential write with rw=write:4k leaves holes; bssplit picks the listed s
   await runJobs(jobs(['--name=s', '--filename=d0', '--rw=write:4k', '--bs=4k', '--size=64k']), { host: recordingHost(new FakeDisk({ name: 'd0' }), log) });
   t.deepEqual(log.map((l) => l.offset), [0, 8192, 16384, 24576, 32768, 40960, 49152, 57344]);
   const log2: Rec[] = [];
-  await runJobs(jobs(['--name=m', '--filename=d0', '--rw=randread', '--bssplit=4k/50:64k/50', '--blockalign=4k', '--size=8m', '--number_ios=2000', '--norandommap']), { host: recordingHost(new FakeDisk({ name: 'd0' }), log2) });
+  await runJobs(jobs(['--name=m', '--filename=d0', '--rw=randread', '--bssplit=4k/50:64k/50', '--blockalign=4k', '--size=8m', '--io_size=1g', '--number_ios=2000', '--norandommap']), { host: recordingHost(new FakeDisk({ name: 'd0' }), log2) });
   const sizes = new Map<number, number>();
   for (const l of log2) sizes.set(l.len, (sizes.get(l.len) ?? 0) + 1);
   t.deepEqual([...sizes.keys()].sort((a, b) => a - b), [4096, 65536]);
@@ -138,7 +138,7 @@ test('verify catches a bit-rot corruption, names the offset, verify_fatal stops 
 test('without verify_fatal every block is still checked and every bad one reported', async (t) => {
   const disk = new FakeDisk({ name: 'rot1' });
   disk.bitRot.add(8192 + 100); // payload
-  disk.bitRot.add(65536 + 3); // header (magic)
+  disk.bitRot.add(65536); // header (magic)
   const res = await runJobs(jobs(['--name=v', '--filename=rot1', '--rw=randwrite', '--bs=8k', '--size=256k', '--iodepth=8', '--verify=sha256']), { host: fakeHost(disk) });
   const r = res.jobs[0];
   t.is(res.exitCode, 1);
@@ -189,10 +189,16 @@ test('stonewall groups, numjobs clones and group_reporting', async (t) => {
   t.is(res.groups[1]?.dirs[0].ioBytes, 16 << 20);
 });
 
-test('time_based runs for the runtime and stops (no timing asserted)', async (t) => {
-  const res = await runJobs(jobs(['--name=tb', '--filename=d0', '--rw=randread', '--size=1m', '--time_based', '--runtime=100ms', '--iodepth=4']), { host: fakeHost(new FakeDisk({ name: 'd0' })) });
+test('time_based runs until the runtime and stops (no timing asserted); io_size > size wraps', async (t) => {
+  const log: Rec[] = [];
+  const res = await runJobs(jobs(['--name=tb', '--filename=d0', '--rw=randread', '--size=1m', '--time_based', '--runtime=100ms', '--iodepth=4']), { host: recordingHost(new FakeDisk({ name: 'd0' }), log) });
   t.is(res.exitCode, 0);
-  t.true((res.jobs[0]?.dirs[0].totalIos ?? 0) > 256, 'wrapped around the 1 MiB region');
+  t.true((res.jobs[0]?.dirs[0].totalIos ?? 0) > 0);
+  t.true(log.every((l) => l.offset < 1 << 20));
+  const log2: Rec[] = [];
+  const res2 = await runJobs(jobs(['--name=w', '--filename=d0', '--rw=read', '--size=64k', '--io_size=256k']), { host: recordingHost(new FakeDisk({ name: 'd0' }), log2) });
+  t.is(res2.jobs[0]?.dirs[0].totalIos, 64);
+  t.deepEqual(log2.slice(14, 18).map((l) => l.offset), [57344, 61440, 0, 4096], 'sequential wraps to the start of the region');
 });
 
 test('rate-limited and ramp jobs complete their io_size', async (t) => {
@@ -306,4 +312,23 @@ test('all fixture job files run against a disk (time-bound ones shortened)', asy
     t.is(res.exitCode, 0, f);
     t.true(res.jobs.every((j) => j.dirs.some((d) => d.totalIos > 0)), f);
   }
+});
+
+test('live progress line on a TTY (fio status shape), silent when not a TTY', async (t) => {
+  const lines: string[] = [];
+  const tty = { isTTY: true, write: (s: string) => { lines.push(s); return true; } };
+  const disk = new FakeDisk({ name: 'nullb0' });
+  // Rate-limited so the job spans several progress periods; no timing is asserted.
+  const code = await runFio(['--name=p', '--filename=nullb0', '--rw=randread', '--size=256k', '--rate_iops=1000', '--iodepth=2'],
+    { host: fakeHost(disk), stdout: tty, stderr: tty, progressIntervalMs: 5 });
+  t.is(code, 0);
+  const progress = lines.filter((l) => l.startsWith('\rJobs:'));
+  t.true(progress.length > 0);
+  for (const p of progress) {
+    t.regex(p, /^\rJobs: [01] \(f=[01]\): \[(r|_)\(1\)\]\[\d+\.\d%\]\[(r=[\d.]+[KMG]?i?B\/s|-)\]\[(r=[\d.]+k?|-) IOPS\]\[eta \d\dm:\d\ds\] *$/);
+  }
+  const plain = collect();
+  await runFio(['--name=p', '--filename=nullb0', '--rw=randread', '--size=256k', '--rate_iops=1000', '--iodepth=2'],
+    { host: fakeHost(new FakeDisk({ name: 'nullb0' })), stdout: plain.stream, stderr: plain.stream, progressIntervalMs: 5 });
+  t.false(plain.out.some((l) => l.includes('Jobs:')));
 });

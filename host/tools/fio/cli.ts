@@ -25,6 +25,8 @@ export interface RunFioOptions {
   signal?: AbortSignal;
   /** Default filename= for jobs that name none (e.g. the main job's disk). */
   defaultFilename?: string;
+  /** Progress line period (default 1000 ms). */
+  progressIntervalMs?: number;
 }
 
 export const FIO_USAGE = `usage: fio [options] [job files...]
@@ -89,6 +91,7 @@ export async function runFio(argv: readonly string[], o: RunFioOptions): Promise
     const res = await runJobs(jobs, {
       host: o.host,
       signal: o.signal,
+      progressIntervalMs: o.progressIntervalMs,
       onNote: (s) => err.write(`${s}\n`),
       onStart: () => { if (!json) o.stdout.write(formatHeader(jobs)); },
       onProgress: showEta

@@ -15,7 +15,7 @@ import { FioRunError } from './errors.ts';
 import { LatencyHistogram, RunningStat } from './hist.ts';
 import type { JobOptions, PerDir } from './options.ts';
 import { NormalDist, ParetoDist, Prng, RandomMap, UniformDist, ZipfDist, type Distribution } from './rand.ts';
-import { bwPair, etaStr, num2str } from './format.ts';
+import { etaStr, num2str } from './format.ts';
 import type { DirStats, DiskUtil, FioHost, FioTarget, GroupReport, JobReport, RunOptions, RunResult, VerifyFailure } from './types.ts';
 import { checkBlock, fillBlock, minVerifyBlock, type VerifyContext, type WrittenBlock } from './verify.ts';
 
@@ -156,6 +156,13 @@ export class JobRunner {
   private readonly syncCb: (status: BlkStatus) => void;
   private pumping = false;
   private pumpAgain = false;
+  private sinceYield = 0;
+  private yieldPending = false;
+  private readonly resume = (): void => {
+    this.yieldPending = false;
+    this.sinceYield = 0;
+    this.pump();
+  };
   private timer: NodeJS.Timeout | undefined;
   private rateTimer: NodeJS.Timeout | undefined;
   private sampler: NodeJS.Timeout | undefined;
@@ -197,7 +204,7 @@ export class JobRunner {
     const cap = t.capacityBytes;
     const lbs = t.logicalBlockSize;
     const alignDown = (n: number): number => Math.floor(n / lbs) * lbs;
-    const off = 'percent' in o.offset ? alignDown((cap * o.offset.percent) / 100) : o.offset.bytes;
+    const off = ('percent' in o.offset ? alignDown((cap * o.offset.percent) / 100) : o.offset.bytes) + this.cloneIndex * o.offsetIncrement;
     if (off % lbs !== 0) throw new FioRunError(`job '${o.name}': offset=${off} is not a multiple of ${t.name}'s logical block size ${lbs}`);
     if (off >= cap) throw new FioRunError(`job '${o.name}': offset=${off} is beyond the end of ${t.name} (${cap} bytes)`);
     let size = o.size === undefined ? cap - off : 'percent' in o.size ? alignDown((cap * o.size.percent) / 100) : o.size.bytes;
@@ -301,7 +308,7 @@ export class JobRunner {
     const rw = this.opts.rw;
     if (rw === 'rw' || rw === 'randrw') return rw === 'rw' ? 'M' : 'm';
     const seq = !isRandom(this.opts);
-    const c = rw.includes('read') ? 'r' : rw.includes('write') ? 'w' : 't';
+    const c = rw.includes('read') ? 'r' : rw.includes('write') ? 'w' : 'd';
     return seq ? c.toUpperCase() : c;
   }
 
@@ -383,22 +390,26 @@ export class JobRunner {
       this.pumpAgain = true;
       return;
     }
+    if (this.yieldPending) return;
     this.pumping = true;
-    let ops = 0;
     try {
       do {
         this.pumpAgain = false;
         if (this.phase !== 'run' && this.phase !== 'verify') break;
         while (this.free.length > 0 && !this.stopIssuing && !this.barrier) {
-          if (!this.prepareNext()) break;
-          if (this.batch.length >= this.opts.iodepthBatchSubmit) this.commit();
-          if (++ops >= YIELD_EVERY) {
-            // Inline completions could keep us here forever: let timers run.
+          if (++this.sinceYield > YIELD_EVERY) {
+            // Inline or microtask completions never return to the event loop
+            // by themselves: yield so timers and other jobs get their turn.
             this.commit();
             this.pumpAgain = false;
-            setImmediate(() => this.pump());
+            if (!this.yieldPending) {
+              this.yieldPending = true;
+              setImmediate(this.resume);
+            }
             return;
           }
+          if (!this.prepareNext()) break;
+          if (this.batch.length >= this.opts.iodepthBatchSubmit) this.commit();
         }
         this.commit();
       } while (this.pumpAgain);
@@ -576,8 +587,17 @@ export class JobRunner {
     }
     let off = this.regionStart + blk * a;
     const end = this.regionStart + this.regionSize;
-    if (off + len > end) len = Math.max(this.minBs[d], Math.floor((end - off) / this.target.logicalBlockSize) * this.target.logicalBlockSize);
-    if (off + len > end) off = end - len;
+    if (off + len > end) {
+      if (map) {
+        // Keep to the blocks just claimed: shorten at the end of the region.
+        const lbs = this.target.logicalBlockSize;
+        len = Math.max(this.minBs[d], Math.floor((end - off) / lbs) * lbs);
+        if (off + len > end) off = end - len;
+      } else {
+        // Keep the chosen size (it is one of bs/bsrange/bssplit): move the I/O back to fit.
+        off = this.regionStart + Math.max(0, Math.floor((end - len - this.regionStart) / a) * a);
+      }
+    }
     return { off, len };
   }
 
@@ -708,7 +728,7 @@ export class JobRunner {
 
   /** Moves the job along once its queue has drained: barrier flush, next loop, end flush, verify, done. */
   private maybeAdvance(): void {
-    if (this.pumping || this.inflight > 0 || this.syncInflight || this.batch.length > 0) return;
+    if (this.pumping || this.yieldPending || this.inflight > 0 || this.syncInflight || this.batch.length > 0) return;
     if (this.phase === 'run') {
       if (this.barrier && !this.stopIssuing) {
         this.issueSync();
@@ -863,7 +883,8 @@ export async function runJobs(jobs: readonly JobOptions[], ro: RunOptions): Prom
   ro.onStart?.();
   const tStart = now();
   const all = groups.flat();
-  const progress = ro.onProgress ? setInterval(() => ro.onProgress?.(progressLine(all, now)), 1000) : undefined;
+  const nextLine = progressReporter(all, now);
+  const progress = ro.onProgress ? setInterval(() => ro.onProgress?.(nextLine()), ro.progressIntervalMs ?? 1000) : undefined;
   try {
     for (const grp of groups) {
       if (ro.signal?.aborted) break;
@@ -896,9 +917,20 @@ export async function runJobs(jobs: readonly JobOptions[], ro: RunOptions): Prom
   const groupReports: GroupReport[] = [];
   for (let gi = 0; gi < groups.length; gi++) {
     const grp = groups[gi] ?? [];
-    const groupReporting = grp.some((c) => c.opts.groupReporting);
-    const rs = groupReporting ? [mergeReports(grp.map((c) => toReport(c.runner)))] : grp.map((c) => toReport(c.runner));
-    reports.push(...rs);
+    // fio: consecutive jobs of a group that have group_reporting share one report.
+    let bucket: JobReport[] = [];
+    const flushBucket = (): void => {
+      if (bucket.length > 0) reports.push(mergeReports(bucket));
+      bucket = [];
+    };
+    for (const c of grp) {
+      if (c.opts.groupReporting) bucket.push(toReport(c.runner));
+      else {
+        flushBucket();
+        reports.push(toReport(c.runner));
+      }
+    }
+    flushBucket();
     groupReports.push(groupReport(gi, grp.map((c) => toReport(c.runner))));
   }
   const exitCode = reports.some((r) => r.error !== 0) ? 1 : 0;
@@ -999,44 +1031,58 @@ function groupReport(groupId: number, rs: JobReport[]): GroupReport {
   return { groupId, dirs };
 }
 
-/** fio's status line: "Jobs: 1 (f=1): [r(1)][45.0%][r=203MiB/s][r=52.1k IOPS][eta 00m:11s]". */
-function progressLine(all: Clone[], now: () => number): string {
-  const running = all.filter((c) => c.runner.phase !== 'done' && c.runner.phase !== 'idle' && c.runner.phase !== 'delay');
-  // Job states in order, run-length encoded: "r(2),w(1)".
-  const states: string[] = [];
-  let last = '';
-  let count = 0;
-  for (const c of all) {
-    const ch = c.runner.stateChar();
-    if (ch === last) count++;
-    else {
-      if (count > 0) states.push(`${last}(${count})`);
-      last = ch;
-      count = 1;
+/**
+ * fio's status line, "Jobs: 1 (f=1): [r(1)][45.0%][r=203MiB/s][r=52.1k IOPS][eta 00m:11s]":
+ * job states run-length encoded, overall progress, the rates over the last
+ * interval, and the estimated time left. Returns a function producing the next line.
+ */
+export function progressReporter(all: readonly { runner: JobRunner }[], now: () => number): () => string {
+  const lastBytes = [0, 0, 0];
+  const lastIos = [0, 0, 0];
+  let lastT = now();
+  const t0 = lastT;
+  return () => {
+    const t = now();
+    const dt = Math.max(1e-9, (t - lastT) / 1e9);
+    lastT = t;
+    const running = all.filter((c) => c.runner.phase !== 'done' && c.runner.phase !== 'idle' && c.runner.phase !== 'delay');
+    const states: string[] = [];
+    let last = '';
+    let count = 0;
+    for (const c of all) {
+      const ch = c.runner.stateChar();
+      if (ch === last) count++;
+      else {
+        if (count > 0) states.push(`${last}(${count})`);
+        last = ch;
+        count = 1;
+      }
     }
-  }
-  if (count > 0) states.push(`${last}(${count})`);
-  const pct = all.length > 0 ? (all.reduce((a, c) => a + c.runner.progress(), 0) / all.length) * 100 : 100;
-  const bw: string[] = [];
-  const iops: string[] = [];
-  for (let d = 0; d < 3; d++) {
-    let bytes = 0;
-    let ios = 0;
-    let ms = 0;
-    for (const c of running) {
-      const l = c.runner.liveCounts();
-      bytes += l.bytes[d] ?? 0;
-      ios += l.ios[d] ?? 0;
-      ms = Math.max(ms, c.runner.elapsedMs());
+    if (count > 0) states.push(`${last}(${count})`);
+    const frac = all.length > 0 ? all.reduce((a, c) => a + c.runner.progress(), 0) / all.length : 1;
+    const bw: string[] = [];
+    const iops: string[] = [];
+    for (let d = 0; d < 3; d++) {
+      let bytes = 0;
+      let ios = 0;
+      for (const c of all) {
+        const l = c.runner.liveCounts();
+        bytes += l.bytes[d] ?? 0;
+        ios += l.ios[d] ?? 0;
+      }
+      const db = Math.max(0, bytes - (lastBytes[d] ?? 0));
+      const di = Math.max(0, ios - (lastIos[d] ?? 0));
+      lastBytes[d] = bytes;
+      lastIos[d] = ios;
+      if (ios === 0) continue;
+      const ch = DDIR_CHAR[d] ?? '?';
+      bw.push(`${ch}=${num2str(db / dt, 4, 1024, true, 'B/s')}`);
+      iops.push(`${ch}=${num2str(di / dt)}`);
     }
-    if (ios === 0 || ms <= 0) continue;
-    bw.push(`${DDIR_CHAR[d] ?? '?'}=${bwPair((bytes * 1000) / ms).split(' ')[0] ?? ''}`);
-    iops.push(`${DDIR_CHAR[d] ?? '?'}=${num2str((ios * 1000) / ms)}`);
-  }
-  const elapsed = running.length > 0 ? Math.max(...running.map((c) => c.runner.elapsedMs())) / 1000 : 0;
-  const eta = pct > 0 ? (elapsed * (100 - pct)) / pct : 0;
-  void now;
-  return `Jobs: ${running.length} (f=${running.length}): [${states.join(',')}][${pct.toFixed(1)}%][${bw.join(',') || '-'}][${iops.join(',') || '-'} IOPS][eta ${etaStr(eta)}]`;
+    const elapsed = (t - t0) / 1e9;
+    const eta = frac > 0 ? (elapsed * (1 - frac)) / frac : 0;
+    return `Jobs: ${running.length} (f=${running.length}): [${states.join(',')}][${(frac * 100).toFixed(1)}%][${bw.join(',') || '-'}][${iops.join(',') || '-'} IOPS][eta ${etaStr(eta)}]`;
+  };
 }
 
 export { DDIR_READ, DDIR_WRITE, DDIR_TRIM, DDIR_SYNC };

@@ -36,6 +36,7 @@ export interface JobOptions {
   blockalign: PerDir<number> | undefined;
   size: SizeOrPercent | undefined;
   offset: SizeOrPercent;
+  offsetIncrement: number;
   ioSize: number | undefined;
   numberIos: number;
   iodepth: number;
@@ -103,6 +104,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'blockalign', aliases: ['ba'], type: 'perdir-size', def: 'min bs', help: 'Alignment of random offsets.' },
   { name: 'size', type: 'sizeperc', def: 'disk size', help: 'Size of the region this job does I/O to (bytes with suffixes, or N% of the disk).' },
   { name: 'offset', type: 'sizeperc', def: '0', help: 'Start of the region (bytes, or N% of the disk).' },
+  { name: 'offset_increment', type: 'size', def: '0', help: 'Clone k of numjobs starts at offset + k*offset_increment (so clones do not overlap).' },
   { name: 'io_size', aliases: ['io_limit'], type: 'size', def: 'size', help: 'Amount of I/O to do (may exceed size: the region is gone over again).' },
   { name: 'number_ios', type: 'int', def: '0', min: 0, help: 'Stop after this many I/Os (0 = no limit).' },
   { name: 'iodepth', type: 'int', def: '1', min: 1, max: 65536, help: 'I/Os kept in flight.' },

@@ -192,7 +192,7 @@ export function defaultJobOptions(name: string): JobOptions {
   return {
     name, description: '', filename: '', rw: 'read', rwSuffix: 0, rwmixread: 50,
     bs: [4096, 4096, 4096], bsrange: undefined, bssplit: undefined, blockalign: undefined,
-    size: undefined, offset: { bytes: 0 }, ioSize: undefined, numberIos: 0,
+    size: undefined, offset: { bytes: 0 }, offsetIncrement: 0, ioSize: undefined, numberIos: 0,
     iodepth: 1, iodepthBatchSubmit: 1, iodepthBatchCompleteMin: 1, iodepthBatchCompleteMax: 0,
     numjobs: 1, groupReporting: false, runtime: 0, timeBased: false, rampTime: 0, startdelay: 0, loops: 1,
     norandommap: false, randrepeat: true, randseed: undefined, randomDistribution: { kind: 'random', param: 0 },
@@ -266,6 +266,7 @@ export function resolveJob(raw: RawJob): JobOptions {
       }
       case 'size': o.size = parseSizeOrPercent(name, need(), o.kbBase, src); break;
       case 'offset': o.offset = parseSizeOrPercent(name, need(), o.kbBase, src); break;
+      case 'offset_increment': o.offsetIncrement = parseSize(name, need(), o.kbBase, src); break;
       case 'io_size': o.ioSize = parseSize(name, need(), o.kbBase, src); break;
       case 'number_ios': o.numberIos = int(); break;
       case 'iodepth': o.iodepth = int(); break;

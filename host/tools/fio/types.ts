@@ -22,6 +22,8 @@ export interface RunOptions {
   host: FioHost;
   /** Called about twice a second with the live progress line (already formatted), for a TTY. */
   onProgress?: (line: string) => void;
+  /** How often onProgress is called (default 1000 ms, like fio's status line). */
+  progressIntervalMs?: number;
   /** Notes (ignored options, verify errors as they happen) — fio prints them on stderr. */
   onNote?: (line: string) => void;
   /** Clock in ns (monotonic). Default: performance.now() * 1e6. */
