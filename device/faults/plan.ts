@@ -119,9 +119,10 @@ export type Action =
   | { type: 'bit-flip'; bits?: number; where?: 'media' | 'transfer' }
   /**
    * A write is torn: only the first `keepBlocks` blocks (default half) reach the media; the rest keep their old data.
-   * then: 'drop' (no completion), 'error' (Write Fault), 'power-loss' (cache dropped, device removed).
+   * then: 'drop' (no completion), 'error' (Write Fault), 'power-loss' (cache dropped, device removed;
+   * re-plugged after replugAfterMs when given).
    */
-  | { type: 'torn-write'; keepBlocks?: number; then?: 'drop' | 'error' | 'power-loss' }
+  | { type: 'torn-write'; keepBlocks?: number; then?: 'drop' | 'error' | 'power-loss'; replugAfterMs?: number }
   /** Drop every unflushed write in the volatile cache, then remove the device; re-plug after replugAfterMs (absent = stays gone). */
   | { type: 'power-loss'; replugAfterMs?: number }
   /** Close the host connection (4410); re-plug after replugAfterMs (absent = stays gone). */
@@ -454,9 +455,11 @@ function checkAction(c: Checker, a: unknown, path: string, hook: RuleHook, match
       c.oneOf(a, 'where', path, ['media', 'transfer'], false);
       return;
     case 'torn-write':
-      c.keys(a, path, ['type', 'keepBlocks', 'then']);
+      c.keys(a, path, ['type', 'keepBlocks', 'then', 'replugAfterMs']);
       c.int(a, 'keepBlocks', path, 0, 0xffff, false);
       c.oneOf(a, 'then', path, ['drop', 'error', 'power-loss'], false);
+      c.num(a, 'replugAfterMs', path, 0, MAX_MS, false);
+      if (a.replugAfterMs !== undefined && a.then !== 'power-loss') c.add(`${path}.replugAfterMs`, "only meaningful with \"then\": \"power-loss\"");
       return;
     case 'power-loss':
     case 'surprise-removal':

@@ -1,11 +1,10 @@
 // HostDaemon: the host process's state — attached NVMe controllers, rnull
 // devices, NBD exports, the control channel — and its orderly shutdown.
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { ControlRegistry, QmpError, argString, argBool, type QmpValue } from '../../device/control/commands.ts';
-import { getDisk, listDisks } from '../block/index.ts';
+import { ControlRegistry } from '../../device/control/commands.ts';
+import { getDisk, listDisks, openDisk } from '../block/index.ts';
 import { NullBlkRegistry } from '../drivers/rnull/index.ts';
 import { startNbdServer, blockDeviceBackend, parseExportSpec, type NbdServer } from '../nbd/index.ts';
-import { openDisk } from '../block/index.ts';
 import { silentLogger, type Logger } from '../../src/util/log.ts';
 import { startControlServer, type ControlServer } from '../control/server.ts';
 import type { NvmeControllerPort } from './nvme-port.ts';
@@ -276,4 +275,3 @@ export class HostDaemon {
   }
 }
 
-export { QmpError, argString, argBool, type QmpValue };

@@ -136,8 +136,6 @@ test('NBD_OPT_STRUCTURED_REPLY: ACK, SEND_DF advertised, reads use structured ch
   t.true((info.flags & P.NBD_FLAG_SEND_DF) !== 0);
   await c.write(4096, Buffer.alloc(1024, 0xab));
   t.deepEqual(await c.read(4096, 1024, P.NBD_CMD_FLAG_DF), Buffer.alloc(1024, 0xab));
-  const bad = await c.option(P.NBD_OPT_STRUCTURED_REPLY, Buffer.from('x')).catch((e: unknown) => e);
-  t.truthy(bad); // in transmission now: the client refuses, nothing crashes
   await r.close();
 });
 
@@ -218,8 +216,7 @@ test('the handshake has a time limit', async (t) => {
   const r = await rig({}, { handshakeTimeoutMs: 50 });
   const c = await r.raw();
   await c.closed; // no options sent: the server gives up
-  t.is(r.server.stats().connections, 0);
-  t.pass();
+  t.is(r.server.stats().protocolErrors, 1);
   await r.close();
 });
 

@@ -146,18 +146,21 @@ test('interrupt coalescing: no interrupt below the threshold until the aggregati
   const { host, ctrl } = await NvmeTestHost.inProcess();
   t.teardown(() => host.close());
   await host.bringUp({ ioQueues: 1, aer: false });
-  await host.expectOk(host.admin({ opc: ADMIN.SET_FEATURES, cdw10: FID.INTERRUPT_COALESCING, cdw11: 0xff | (50 << 8) }), 'coalesce');
+  await host.expectOk(host.admin({ opc: ADMIN.SET_FEATURES, cdw10: FID.INTERRUPT_COALESCING, cdw11: 0xff | (255 << 8) }), 'coalesce');
   const q = host.queues.get(1);
   if (q === undefined) return t.fail();
   host.manual.add(1);
   const b = host.buf(4096);
   const irqsBefore = host.irqs.filter((v) => v === 1).length;
+  const t0 = performance.now();
   void host.submit(q, { opc: NVM.READ, nsid: 1, prp1: b });
   void host.submit(q, { opc: NVM.READ, nsid: 1, prp1: b });
   await sync(host);
   await sync(host);
   t.is(ctrl.stats.completions >= 2, true);
-  t.is(host.irqs.filter((v) => v === 1).length, irqsBefore); // held back
+  // Held back: below the threshold, within the 25.5 ms aggregation time (skip the check on a stalled machine).
+  if (performance.now() - t0 < 20) t.is(host.irqs.filter((v) => v === 1).length, irqsBefore);
+  else t.log('machine too slow to observe the held-back interrupt');
   while (host.irqs.filter((v) => v === 1).length === irqsBefore) await host.waitIrq();
   t.is(host.irqs.filter((v) => v === 1).length, irqsBefore + 1); // one interrupt for both
   t.is(host.reap(q).length, 2);

@@ -316,19 +316,45 @@ test('all fixture job files run against a disk (time-bound ones shortened)', asy
 
 test('live progress line on a TTY (fio status shape), silent when not a TTY', async (t) => {
   const lines: string[] = [];
-  const tty = { isTTY: true, write: (s: string) => { lines.push(s); return true; } };
-  const disk = new FakeDisk({ name: 'nullb0' });
-  // Rate-limited so the job spans several progress periods; no timing is asserted.
-  const code = await runFio(['--name=p', '--filename=nullb0', '--rw=randread', '--size=256k', '--rate_iops=1000', '--iodepth=2'],
+  // The disk holds completions until a progress line has been printed: the job is
+  // certainly running when the status timer fires (event-driven, no sleeps).
+  const disk = new FakeDisk({ name: 'nullb0', completion: 'manual' });
+  const tty = {
+    isTTY: true,
+    write: (s: string) => {
+      lines.push(s);
+      if (s.startsWith('\rJobs:')) disk.release();
+      return true;
+    },
+  };
+  const code = await runFio(['--name=p', '--filename=nullb0', '--rw=randread', '--size=256k', '--iodepth=2'],
     { host: fakeHost(disk), stdout: tty, stderr: tty, progressIntervalMs: 5 });
   t.is(code, 0);
   const progress = lines.filter((l) => l.startsWith('\rJobs:'));
   t.true(progress.length > 0);
+  t.regex(progress[0] ?? '', /^\rJobs: 1 \(f=1\): \[r\(1\)\]\[\d+\.\d%\]\[-\]\[- IOPS\]\[eta \d\dm:\d\ds\]$/);
   for (const p of progress) {
     t.regex(p, /^\rJobs: [01] \(f=[01]\): \[(r|_)\(1\)\]\[\d+\.\d%\]\[(r=[\d.]+[KMG]?i?B\/s|-)\]\[(r=[\d.]+k?|-) IOPS\]\[eta \d\dm:\d\ds\] *$/);
   }
+  t.true(lines.some((l) => /^\r +\r$/.test(l)), 'the status line is erased before the summary');
   const plain = collect();
-  await runFio(['--name=p', '--filename=nullb0', '--rw=randread', '--size=256k', '--rate_iops=1000', '--iodepth=2'],
-    { host: fakeHost(new FakeDisk({ name: 'nullb0' })), stdout: plain.stream, stderr: plain.stream, progressIntervalMs: 5 });
+  const d2 = new FakeDisk({ name: 'nullb0' });
+  await runFio(['--name=p', '--filename=nullb0', '--rw=randread', '--size=256k', '--iodepth=2'],
+    { host: fakeHost(d2), stdout: plain.stream, stderr: plain.stream, progressIntervalMs: 1 });
   t.false(plain.out.some((l) => l.includes('Jobs:')));
+});
+
+test('loops repeat the job; startdelay and ramp_time (scripted clock) leave ramp I/O out of the stats', async (t) => {
+  const log: Rec[] = [];
+  const res = await runJobs(jobs(['--name=l', '--filename=d0', '--rw=read', '--size=64k', '--loops=3', '--startdelay=1ms']), { host: recordingHost(new FakeDisk({ name: 'd0' }), log) });
+  t.is(res.jobs[0]?.dirs[0].totalIos, 48);
+  t.is(log.length, 48);
+  // Each clock read advances 1 ms: the 20 ms ramp covers the first few I/Os only.
+  let clock = 0;
+  const log2: Rec[] = [];
+  const res2 = await runJobs(jobs(['--name=r', '--filename=d0', '--rw=randread', '--size=1m', '--ramp_time=20ms']),
+    { host: recordingHost(new FakeDisk({ name: 'd0' }), log2), now: () => (clock += 1e6) });
+  const measured = res2.jobs[0]?.dirs[0].totalIos ?? 0;
+  t.is(log2.length, 256);
+  t.true(measured > 0 && measured < 256, `measured ${measured} of 256`);
 });

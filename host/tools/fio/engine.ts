@@ -108,6 +108,7 @@ export class JobRunner {
   /** ns at which statistics started (after ramp). */
   statsStart = 0;
   statsEnd = 0;
+  private lastSample = 0;
   readonly startedAt = new Date();
 
   // Region and limits.
@@ -362,11 +363,17 @@ export class JobRunner {
     }
   }
 
-  private sample(): void {
+  /** Closes a bandwidth/IOPS window. The last, partial window counts only if it is the only one or at least half a window. */
+  private sample(final = false): void {
     if (this.inRamp) return;
-    const secs = SAMPLE_MS / 1000;
+    const t = this.now();
+    const secs = (t - Math.max(this.lastSample, this.statsStart)) / 1e9;
+    if (secs <= 0) return;
+    const partialTooShort = final && secs < SAMPLE_MS / 2000;
+    this.lastSample = t;
     for (const d of this.dirs) {
       if (d.windowIos === 0 && d.totalIos === 0) continue;
+      if (partialTooShort && d.bwSamples.length > 0) continue;
       d.bwSamples.push(d.windowBytes / 1024 / secs);
       d.iopsSamples.push(d.windowIos / secs);
       d.windowBytes = 0;
@@ -380,6 +387,7 @@ export class JobRunner {
     this.sync.n = 0; this.sync.lat.reset(); this.sync.hist.reset();
     this.depthCounts.fill(0); this.submitCounts.fill(0); this.completeCounts.fill(0);
     this.statsStart = t;
+    this.lastSample = t;
   }
 
   // ── the submission loop ──
@@ -788,7 +796,7 @@ export class JobRunner {
     if (this.timer) clearTimeout(this.timer);
     if (this.rateTimer) clearTimeout(this.rateTimer);
     if (this.sampler) clearInterval(this.sampler);
-    this.sample();
+    this.sample(true);
     const r = this.resolveDone;
     this.resolveDone = undefined;
     r?.();

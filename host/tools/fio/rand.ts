@@ -39,6 +39,26 @@ export class Prng {
     return r;
   }
 
+  /** Fills `out` with uniform words (the same sequence as repeated u32() calls), state kept in locals for speed. */
+  fillWords(out: Uint32Array): void {
+    let a = this.a | 0;
+    let b = this.b | 0;
+    let c = this.c | 0;
+    let d = this.d | 0;
+    for (let k = 0; k < out.length; k++) {
+      const m = Math.imul(b, 5);
+      out[k] = Math.imul((m << 7) | (m >>> 25), 9);
+      const t = b << 9;
+      c ^= a;
+      d ^= b;
+      b ^= c;
+      a ^= d;
+      c ^= t;
+      d = (d << 11) | (d >>> 21);
+    }
+    this.a = a >>> 0; this.b = b >>> 0; this.c = c >>> 0; this.d = d >>> 0;
+  }
+
   /** Uniform in [0, 1) with 53 bits. */
   float(): number {
     return ((this.u32() >>> 5) * 67108864 + (this.u32() >>> 6)) / 9007199254740992;

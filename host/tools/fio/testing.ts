@@ -7,7 +7,8 @@ import type { FioHost, FioTarget } from './types.ts';
 
 const PAGE = 4096;
 
-export type CompletionMode = 'inline' | 'microtask' | 'immediate';
+/** 'manual': completions wait until release() (then the disk behaves as 'microtask'). */
+export type CompletionMode = 'inline' | 'microtask' | 'immediate' | 'manual';
 
 export interface FakeDiskOptions {
   name?: string;
@@ -30,7 +31,8 @@ export class FakeDisk {
   readonly name: string;
   readonly capacityBytes: number;
   readonly logicalBlockSize: number;
-  readonly completion: CompletionMode;
+  completion: CompletionMode;
+  private readonly held: (() => void)[] = [];
   private readonly pages = new Map<number, Uint8Array>();
   private readonly st = emptyDiskStat();
   private readonly nowMs: () => number;
@@ -138,7 +140,19 @@ export class FakeDisk {
     };
     if (this.completion === 'inline') done();
     else if (this.completion === 'microtask') queueMicrotask(done);
+    else if (this.completion === 'manual') this.held.push(done);
     else setImmediate(done);
+  }
+
+  /** Number of I/Os held by 'manual' completion. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Completes every held I/O and switches to 'microtask' completion. */
+  release(): void {
+    this.completion = 'microtask';
+    for (const d of this.held.splice(0)) queueMicrotask(d);
   }
 }
 

@@ -1,0 +1,338 @@
+// nvme-cli's output shapes for the decoded admin data: `-o json` with
+// nvme-cli's field names (nvme-print-json.c conventions: id-ctrl vid/ssvid/
+// sn/mn/fr/…, id-ns nsze/ncap/nuse/flbas/lbafs[{ms,ds,rp}], smart-log
+// critical_warning/temperature/avail_spare/…, error-log errors[], list
+// Devices[]) and the human "field : value" layout. Decoding uses the spec
+// tables of src/spec (NVMe 1.4 §5.15.2 Identify, §5.14.1 log pages).
+import { ID_CTRL, ID_NS, PSD, LBAF, MAX_LBAF } from '../../src/spec/identify.ts';
+import { SMART, ERROR_ENTRY, FW_SLOT } from '../../src/spec/log.ts';
+import type { ByteField } from '../../src/spec/layout.ts';
+
+type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
+export type JsonObject = { [k: string]: JsonValue };
+
+function need(buf: Uint8Array, len: number, what: string): void {
+  if (buf.length < len) throw new Error(`${what}: controller returned ${buf.length} bytes, expected ${len}`);
+}
+
+/** Little-endian unsigned field; 128-bit counters above 2^53 lose precision like nvme-cli's long double. */
+export function uint(buf: Uint8Array, f: ByteField): number {
+  let v = 0;
+  for (let i = f.size - 1; i >= 0; i--) v = v * 256 + (buf[f.off + i] ?? 0);
+  return v;
+}
+
+/** ASCII field, trailing spaces and NULs trimmed (nvme-cli prints it space padded; JSON trimmed). */
+export function ascii(buf: Uint8Array, f: ByteField): string {
+  let s = '';
+  for (let i = 0; i < f.size; i++) {
+    const c = buf[f.off + i] ?? 0;
+    s += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : c === 0 ? '\0' : '.';
+  }
+  return s.replace(/[\0 ]+$/, '');
+}
+
+function hexBytes(buf: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = 0; i < len; i++) s += (buf[off + i] ?? 0).toString(16).padStart(2, '0');
+  return s;
+}
+
+const hex = (v: number, w = 0): string => `0x${v.toString(16).padStart(w, '0')}`;
+
+// ── Identify Controller ─────────────────────────────────────────────────────
+
+const CTRL_NUM_FIELDS: readonly [string, ByteField][] = [
+  ['vid', ID_CTRL.VID], ['ssvid', ID_CTRL.SSVID],
+];
+const CTRL_REST: readonly [string, ByteField][] = [
+  ['rab', ID_CTRL.RAB], ['ieee', ID_CTRL.IEEE], ['cmic', ID_CTRL.CMIC], ['mdts', ID_CTRL.MDTS], ['cntlid', ID_CTRL.CNTLID],
+  ['ver', ID_CTRL.VER], ['rtd3r', ID_CTRL.RTD3R], ['rtd3e', ID_CTRL.RTD3E], ['oaes', ID_CTRL.OAES], ['ctratt', ID_CTRL.CTRATT],
+  ['rrls', ID_CTRL.RRLS], ['cntrltype', ID_CTRL.CNTRLTYPE], ['crdt1', ID_CTRL.CRDT1], ['crdt2', ID_CTRL.CRDT2], ['crdt3', ID_CTRL.CRDT3],
+  ['oacs', ID_CTRL.OACS], ['acl', ID_CTRL.ACL], ['aerl', ID_CTRL.AERL], ['frmw', ID_CTRL.FRMW], ['lpa', ID_CTRL.LPA],
+  ['elpe', ID_CTRL.ELPE], ['npss', ID_CTRL.NPSS], ['avscc', ID_CTRL.AVSCC], ['apsta', ID_CTRL.APSTA], ['wctemp', ID_CTRL.WCTEMP],
+  ['cctemp', ID_CTRL.CCTEMP], ['mtfa', ID_CTRL.MTFA], ['hmpre', ID_CTRL.HMPRE], ['hmmin', ID_CTRL.HMMIN], ['tnvmcap', ID_CTRL.TNVMCAP],
+  ['unvmcap', ID_CTRL.UNVMCAP], ['rpmbs', ID_CTRL.RPMBS], ['edstt', ID_CTRL.EDSTT], ['dsto', ID_CTRL.DSTO], ['fwug', ID_CTRL.FWUG],
+  ['kas', ID_CTRL.KAS], ['hctma', ID_CTRL.HCTMA], ['mntmt', ID_CTRL.MNTMT], ['mxtmt', ID_CTRL.MXTMT], ['sanicap', ID_CTRL.SANICAP],
+  ['hmminds', ID_CTRL.HMMINDS], ['hmmaxd', ID_CTRL.HMMAXD], ['nsetidmax', ID_CTRL.NSETIDMAX], ['endgidmax', ID_CTRL.ENDGIDMAX],
+  ['anatt', ID_CTRL.ANATT], ['anacap', ID_CTRL.ANACAP], ['anagrpmax', ID_CTRL.ANAGRPMAX], ['nanagrpid', ID_CTRL.NANAGRPID],
+  ['pels', ID_CTRL.PELS], ['sqes', ID_CTRL.SQES], ['cqes', ID_CTRL.CQES], ['maxcmd', ID_CTRL.MAXCMD], ['nn', ID_CTRL.NN],
+  ['oncs', ID_CTRL.ONCS], ['fuses', ID_CTRL.FUSES], ['fna', ID_CTRL.FNA], ['vwc', ID_CTRL.VWC], ['awun', ID_CTRL.AWUN],
+  ['awupf', ID_CTRL.AWUPF], ['icsvscc', ID_CTRL.NVSCC], ['nwpc', ID_CTRL.NWPC], ['acwu', ID_CTRL.ACWU], ['sgls', ID_CTRL.SGLS],
+  ['mnan', ID_CTRL.MNAN],
+];
+
+/** Identify Controller → nvme-cli JSON (`nvme id-ctrl -o json`). */
+export function idCtrlJson(buf: Uint8Array): JsonObject {
+  need(buf, 4096, 'identify controller');
+  const o: JsonObject = {};
+  for (const [k, f] of CTRL_NUM_FIELDS) o[k] = uint(buf, f);
+  o.sn = ascii(buf, ID_CTRL.SN);
+  o.mn = ascii(buf, ID_CTRL.MN);
+  o.fr = ascii(buf, ID_CTRL.FR);
+  for (const [k, f] of CTRL_REST) o[k] = uint(buf, f);
+  o.fguid = hexBytes(buf, ID_CTRL.FGUID.off, ID_CTRL.FGUID.size);
+  const nqn = buf.subarray(ID_CTRL.SUBNQN.off, ID_CTRL.SUBNQN.off + ID_CTRL.SUBNQN.size);
+  const nul = nqn.indexOf(0);
+  o.subnqn = Buffer.from(nul < 0 ? nqn : nqn.subarray(0, nul)).toString('utf8');
+  const npss = uint(buf, ID_CTRL.NPSS);
+  const psds: JsonValue[] = [];
+  for (let i = 0; i <= npss && i < 32; i++) {
+    const base = ID_CTRL.PSD0.off + 32 * i;
+    const at = (f: ByteField): ByteField => ({ off: base + f.off, size: f.size });
+    psds.push({
+      max_power: uint(buf, at(PSD.MP)),
+      max_power_scale: uint(buf, at(PSD.FLAGS)) & 1,
+      non_operational_state: (uint(buf, at(PSD.FLAGS)) >> 1) & 1,
+      entry_lat: uint(buf, at(PSD.ENLAT)),
+      exit_lat: uint(buf, at(PSD.EXLAT)),
+      read_tput: uint(buf, at(PSD.RRT)),
+      read_lat: uint(buf, at(PSD.RRL)),
+      write_tput: uint(buf, at(PSD.RWT)),
+      write_lat: uint(buf, at(PSD.RWL)),
+      idle_power: uint(buf, at(PSD.IDLP)),
+      idle_scale: uint(buf, at(PSD.IPS)),
+      active_power: uint(buf, at(PSD.ACTP)),
+      active_work_scale: uint(buf, at(PSD.APW_APS)),
+    });
+  }
+  o.psds = psds;
+  return o;
+}
+
+/** nvme-cli's human id-ctrl: "NVME Identify Controller:" then `name      : value` lines. */
+export function idCtrlText(j: JsonObject): string {
+  const lines = ['NVME Identify Controller:'];
+  const str = new Set(['sn', 'mn', 'fr', 'subnqn', 'fguid']);
+  const dec = new Set(['rab', 'mdts', 'cntlid', 'rtd3r', 'rtd3e', 'acl', 'aerl', 'elpe', 'npss', 'wctemp', 'cctemp', 'mtfa', 'hmpre', 'hmmin', 'tnvmcap', 'unvmcap', 'edstt', 'dsto', 'fwug', 'kas', 'mntmt', 'mxtmt', 'hmminds', 'hmmaxd', 'nsetidmax', 'endgidmax', 'anatt', 'anagrpmax', 'nanagrpid', 'pels', 'maxcmd', 'nn', 'awun', 'awupf', 'acwu', 'mnan', 'crdt1', 'crdt2', 'crdt3']);
+  for (const [k, v] of Object.entries(j)) {
+    if (k === 'psds') continue;
+    const key = k.padEnd(9);
+    if (str.has(k)) lines.push(`${key} : ${String(v)}`);
+    else if (typeof v === 'number') lines.push(`${key} : ${dec.has(k) ? String(v) : hex(v)}`);
+  }
+  const psds = Array.isArray(j.psds) ? j.psds : [];
+  psds.forEach((p, i) => {
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) return;
+    const n = (k: string): number => (typeof p[k] === 'number' ? (p[k] as number) : 0);
+    const mp = n('max_power_scale') === 1 ? `${(n('max_power') / 10000).toFixed(4)}W` : `${(n('max_power') / 100).toFixed(2)}W`;
+    lines.push(`ps ${String(i).padStart(4)} : mp:${mp} ${n('non_operational_state') === 1 ? 'non-' : ''}operational enlat:${n('entry_lat')} exlat:${n('exit_lat')} rrt:${n('read_tput')} rrl:${n('read_lat')}`);
+    lines.push(`            rwt:${n('write_tput')} rwl:${n('write_lat')} idle_power:- active_power:-`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+// ── Identify Namespace ──────────────────────────────────────────────────────
+
+const NS_FIELDS: readonly [string, ByteField][] = [
+  ['nsze', ID_NS.NSZE], ['ncap', ID_NS.NCAP], ['nuse', ID_NS.NUSE], ['nsfeat', ID_NS.NSFEAT], ['nlbaf', ID_NS.NLBAF],
+  ['flbas', ID_NS.FLBAS], ['mc', ID_NS.MC], ['dpc', ID_NS.DPC], ['dps', ID_NS.DPS], ['nmic', ID_NS.NMIC], ['rescap', ID_NS.RESCAP],
+  ['fpi', ID_NS.FPI], ['dlfeat', ID_NS.DLFEAT], ['nawun', ID_NS.NAWUN], ['nawupf', ID_NS.NAWUPF], ['nacwu', ID_NS.NACWU],
+  ['nabsn', ID_NS.NABSN], ['nabo', ID_NS.NABO], ['nabspf', ID_NS.NABSPF], ['noiob', ID_NS.NOIOB], ['nvmcap', ID_NS.NVMCAP],
+  ['npwg', ID_NS.NPWG], ['npwa', ID_NS.NPWA], ['npdg', ID_NS.NPDG], ['npda', ID_NS.NPDA], ['nows', ID_NS.NOWS],
+  ['anagrpid', ID_NS.ANAGRPID], ['nsattr', ID_NS.NSATTR], ['nvmsetid', ID_NS.NVMSETID], ['endgid', ID_NS.ENDGID],
+];
+
+/** Identify Namespace → nvme-cli JSON (`nvme id-ns -o json`). */
+export function idNsJson(buf: Uint8Array): JsonObject {
+  need(buf, 4096, 'identify namespace');
+  const o: JsonObject = {};
+  for (const [k, f] of NS_FIELDS) o[k] = uint(buf, f);
+  o.nguid = hexBytes(buf, ID_NS.NGUID.off, ID_NS.NGUID.size);
+  o.eui64 = hexBytes(buf, ID_NS.EUI64.off, ID_NS.EUI64.size);
+  const n = Math.min(uint(buf, ID_NS.NLBAF) + 1, MAX_LBAF);
+  const lbafs: JsonValue[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = uint(buf, { off: ID_NS.LBAF0.off + 4 * i, size: 4 });
+    lbafs.push({ ms: v & LBAF.MS_MASK, ds: (v >>> LBAF.LBADS_SHIFT) & LBAF.LBADS_MASK, rp: (v >>> LBAF.RP_SHIFT) & 3 });
+  }
+  o.lbafs = lbafs;
+  return o;
+}
+
+export function idNsText(j: JsonObject, nsid: number): string {
+  const lines = [`NVME Identify Namespace ${nsid}:`];
+  const dec = new Set(['nlbaf', 'nawun', 'nawupf', 'nacwu', 'nabsn', 'nabo', 'nabspf', 'noiob', 'nvmcap', 'npwg', 'npwa', 'npdg', 'npda', 'nows', 'anagrpid', 'nvmsetid', 'endgid']);
+  for (const [k, v] of Object.entries(j)) {
+    if (k === 'lbafs') continue;
+    const key = k.padEnd(7);
+    if (typeof v === 'string') lines.push(`${key} : ${v}`);
+    else if (typeof v === 'number') lines.push(`${key} : ${dec.has(k) ? String(v) : hex(v)}`);
+  }
+  const inUse = typeof j.flbas === 'number' ? j.flbas & 0xf : 0;
+  const lbafs = Array.isArray(j.lbafs) ? j.lbafs : [];
+  lbafs.forEach((l, i) => {
+    if (typeof l !== 'object' || l === null || Array.isArray(l)) return;
+    const rp = ['Best', 'Better', 'Good', 'Degraded'][Number(l.rp)] ?? '?';
+    lines.push(`lbaf ${String(i).padStart(2)} : ms:${String(l.ms).padEnd(3)} lbads:${String(l.ds).padEnd(2)} rp:${hex(Number(l.rp))} (${rp})${i === inUse ? ' (in use)' : ''}`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** LBA data size and metadata size of the format in use. */
+export function nsFormat(j: JsonObject): { lbaBytes: number; ms: number } {
+  const inUse = typeof j.flbas === 'number' ? j.flbas & 0xf : 0;
+  const l = Array.isArray(j.lbafs) ? j.lbafs[inUse] : undefined;
+  if (typeof l !== 'object' || l === null || Array.isArray(l)) return { lbaBytes: 512, ms: 0 };
+  return { lbaBytes: 2 ** Number(l.ds), ms: Number(l.ms) };
+}
+
+// ── SMART / Health ──────────────────────────────────────────────────────────
+
+/** SMART / Health log → nvme-cli JSON (`nvme smart-log -o json`). Temperatures in Kelvin, as nvme-cli's JSON. */
+export function smartJson(buf: Uint8Array): JsonObject {
+  need(buf, 512, 'SMART log');
+  const o: JsonObject = {
+    critical_warning: uint(buf, SMART.CRITICAL_WARNING),
+    temperature: uint(buf, SMART.COMPOSITE_TEMP),
+    avail_spare: uint(buf, SMART.AVAIL_SPARE),
+    spare_thresh: uint(buf, SMART.AVAIL_SPARE_THRESH),
+    percent_used: uint(buf, SMART.PERCENT_USED),
+    endurance_grp_critical_warning_summary: uint(buf, SMART.EG_CRIT_WARNING),
+    data_units_read: uint(buf, SMART.DATA_UNITS_READ),
+    data_units_written: uint(buf, SMART.DATA_UNITS_WRITTEN),
+    host_read_commands: uint(buf, SMART.HOST_READ_CMDS),
+    host_write_commands: uint(buf, SMART.HOST_WRITE_CMDS),
+    controller_busy_time: uint(buf, SMART.CTRL_BUSY_TIME),
+    power_cycles: uint(buf, SMART.POWER_CYCLES),
+    power_on_hours: uint(buf, SMART.POWER_ON_HOURS),
+    unsafe_shutdowns: uint(buf, SMART.UNSAFE_SHUTDOWNS),
+    media_errors: uint(buf, SMART.MEDIA_ERRORS),
+    num_err_log_entries: uint(buf, SMART.NUM_ERR_LOG_ENTRIES),
+    warning_temp_time: uint(buf, SMART.WARN_TEMP_TIME),
+    critical_comp_time: uint(buf, SMART.CRIT_TEMP_TIME),
+  };
+  for (let i = 0; i < 8; i++) {
+    const t = uint(buf, { off: SMART.TEMP_SENSOR1.off + 2 * i, size: 2 });
+    if (t !== 0) o[`temperature_sensor_${i + 1}`] = t;
+  }
+  o.thm_temp1_trans_count = uint(buf, SMART.TMT1_COUNT);
+  o.thm_temp2_trans_count = uint(buf, SMART.TMT2_COUNT);
+  o.thm_temp1_total_time = uint(buf, SMART.TMT1_TIME);
+  o.thm_temp2_total_time = uint(buf, SMART.TMT2_TIME);
+  return o;
+}
+
+const group = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+export function smartText(j: JsonObject, ctrl: string, nsid: number): string {
+  const n = (k: string): number => (typeof j[k] === 'number' ? (j[k] as number) : 0);
+  const temp = (k: number): string => `${k - 273} °C (${k} K)`;
+  const du = (v: number): string => `${group(v)} (${humanBytes(v * 512000)})`;
+  const rows: [string, string][] = [
+    ['critical_warning', hex(n('critical_warning'))],
+    ['temperature', temp(n('temperature'))],
+    ['available_spare', `${n('avail_spare')}%`],
+    ['available_spare_threshold', `${n('spare_thresh')}%`],
+    ['percentage_used', `${n('percent_used')}%`],
+    ['endurance group critical warning summary', hex(n('endurance_grp_critical_warning_summary'))],
+    ['Data Units Read', du(n('data_units_read'))],
+    ['Data Units Written', du(n('data_units_written'))],
+    ['host_read_commands', group(n('host_read_commands'))],
+    ['host_write_commands', group(n('host_write_commands'))],
+    ['controller_busy_time', group(n('controller_busy_time'))],
+    ['power_cycles', group(n('power_cycles'))],
+    ['power_on_hours', group(n('power_on_hours'))],
+    ['unsafe_shutdowns', group(n('unsafe_shutdowns'))],
+    ['media_errors', group(n('media_errors'))],
+    ['num_err_log_entries', group(n('num_err_log_entries'))],
+    ['Warning Temperature Time', group(n('warning_temp_time'))],
+    ['Critical Composite Temperature Time', group(n('critical_comp_time'))],
+  ];
+  for (let i = 1; i <= 8; i++) if (typeof j[`temperature_sensor_${i}`] === 'number') rows.push([`Temperature Sensor ${i}`, temp(n(`temperature_sensor_${i}`))]);
+  rows.push(['Thermal Management T1 Trans Count', String(n('thm_temp1_trans_count'))]);
+  rows.push(['Thermal Management T2 Trans Count', String(n('thm_temp2_trans_count'))]);
+  rows.push(['Thermal Management T1 Total Time', String(n('thm_temp1_total_time'))]);
+  rows.push(['Thermal Management T2 Total Time', String(n('thm_temp2_total_time'))]);
+  const w = Math.max(...rows.map((r) => r[0].length));
+  return `Smart Log for NVME device:${ctrl} namespace-id:${nsid.toString(16)}\n${rows.map(([k, v]) => `${k.padEnd(w)} : ${v}`).join('\n')}\n`;
+}
+
+export function humanBytes(b: number): string {
+  const u = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  let v = b;
+  while (v >= 1000 && i < u.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(2)} ${u[i] ?? 'B'}`;
+}
+
+// ── Error Information ───────────────────────────────────────────────────────
+
+/** Error Information log (64-byte entries) → nvme-cli JSON {errors: […]}. */
+export function errorLogJson(buf: Uint8Array): JsonObject {
+  const errors: JsonValue[] = [];
+  for (let off = 0; off + 64 <= buf.length; off += 64) {
+    const at = (f: ByteField): ByteField => ({ off: off + f.off, size: f.size });
+    const status = uint(buf, at(ERROR_ENTRY.STATUS));
+    errors.push({
+      error_count: uint(buf, at(ERROR_ENTRY.ERROR_COUNT)),
+      sqid: uint(buf, at(ERROR_ENTRY.SQID)),
+      cmdid: uint(buf, at(ERROR_ENTRY.CID)),
+      status_field: status >> 1,
+      phase_tag: status & 1,
+      parm_err_loc: uint(buf, at(ERROR_ENTRY.PARAM_LOCATION)),
+      lba: uint(buf, at(ERROR_ENTRY.LBA)),
+      nsid: uint(buf, at(ERROR_ENTRY.NSID)),
+      vs: uint(buf, at(ERROR_ENTRY.VS_INFO)),
+      trtype: uint(buf, at(ERROR_ENTRY.TRTYPE)),
+      cs: uint(buf, at(ERROR_ENTRY.CMD_SPECIFIC)),
+      trtype_spec_info: uint(buf, at(ERROR_ENTRY.TRTYPE_SPECIFIC)),
+    });
+  }
+  return { errors };
+}
+
+export function errorLogText(j: JsonObject, ctrl: string): string {
+  const errors = Array.isArray(j.errors) ? j.errors : [];
+  const out = [`Error Log Entries for device:${ctrl} entries:${errors.length}`, '.................'];
+  errors.forEach((e, i) => {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) return;
+    const n = (k: string): number => Number(e[k]);
+    out.push(` Entry[${String(i).padStart(2)}]`, '.................');
+    out.push(`error_count\t: ${n('error_count')}`, `sqid\t\t: ${n('sqid')}`, `cmdid\t\t: ${hex(n('cmdid'))}`);
+    out.push(`status_field\t: ${hex(n('status_field'))}`, `phase_tag\t: ${hex(n('phase_tag'))}`, `parm_err_loc\t: ${hex(n('parm_err_loc'))}`);
+    out.push(`lba\t\t: ${hex(n('lba'))}`, `nsid\t\t: ${hex(n('nsid'))}`, `vs\t\t: ${hex(n('vs'))}`, `trtype\t\t: ${hex(n('trtype'))}`);
+    out.push(`cs\t\t: ${hex(n('cs'))}`, `trtype_spec_info\t: ${hex(n('trtype_spec_info'))}`, '.................');
+  });
+  return `${out.join('\n')}\n`;
+}
+
+// ── Firmware Slot ───────────────────────────────────────────────────────────
+
+/** Firmware Slot log → nvme-cli JSON {DEV: {"Active Firmware Slot (afi)": n, "Firmware Rev Slot N": "…"}}. */
+export function fwLogJson(buf: Uint8Array, ctrl: string): JsonObject {
+  need(buf, 64, 'firmware slot log');
+  const inner: JsonObject = { 'Active Firmware Slot (afi)': uint(buf, FW_SLOT.AFI) };
+  for (let i = 0; i < 7; i++) {
+    const rev = ascii(buf, { off: FW_SLOT.FRS1.off + 8 * i, size: 8 });
+    if (rev !== '') inner[`Firmware Rev Slot ${i + 1}`] = rev;
+  }
+  return { [ctrl]: inner };
+}
+
+export function fwLogText(buf: Uint8Array, ctrl: string): string {
+  const lines = [`Firmware Log for device:${ctrl}`, `afi  : ${hex(uint(buf, FW_SLOT.AFI))}`];
+  for (let i = 0; i < 7; i++) {
+    const f = { off: FW_SLOT.FRS1.off + 8 * i, size: 8 };
+    const rev = ascii(buf, f);
+    if (rev !== '') lines.push(`frs${i + 1} : ${hex(uint(buf, f))} (${rev})`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// ── raw data ────────────────────────────────────────────────────────────────
+
+/** nvme-cli's hex dump (d()): 16 bytes a row with the offset and ASCII. */
+export function hexDump(buf: Uint8Array): string {
+  const lines = ['       0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f'];
+  for (let off = 0; off < buf.length; off += 16) {
+    const row = buf.subarray(off, Math.min(off + 16, buf.length));
+    const hexs = [...row].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    const asc = [...row].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${off.toString(16).padStart(4, '0')}: ${hexs.padEnd(47)} "${asc}"`);
+  }
+  return `${lines.join('\n')}\n`;
+}
