@@ -680,6 +680,9 @@ export class FaultEngine {
   private tick(): void {
     const now = performance.now();
     for (const rt of this.timerRules) {
+      const a = rt.rule.action;
+      // A DMA "with bus mastering off" only means something while the host has it off: wait for that.
+      if (a.type === 'hostile-dma' && a.kind === 'bus-master-off' && this.ctrl.ctx.busMaster) continue;
       rt.c.matches++;
       if (!rt.trig.consider(now)) continue;
       this.deviceAction(rt, rt.rule.action, {});

@@ -68,16 +68,17 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
     const s = c.summary();
     return { ...s, namespaces: s.namespaces.map((n) => ({ ...n })) };
   }));
-  reg.register('query-blockstats', '/sys/block/<dev>/stat counters: {disk?} → {name: counters}', wrap((a) => {
+  reg.register('query-blockstats', '/sys/block/<dev>/stat counters: {disk?} → {uptime_ms, disks: {name: counters}}', wrap((a) => {
     const only = a.disk === undefined ? undefined : argString(a, 'disk');
     const out: Record<string, QmpValue> = {};
+    const uptimeMs = performance.now();
     for (const d of host.disks()) {
       if (only !== undefined && d.name !== only) continue;
       const gd = getDisk(d.name);
       if (gd !== undefined) out[d.name] = statJson(gd.stat());
     }
     if (only !== undefined && out[only] === undefined) throw new QmpError('DeviceNotFound', `no disk '${only}'`);
-    return out;
+    return { uptime_ms: uptimeMs, disks: out };
   }));
 
   reg.register('host-attach', 'attach a device daemon: {url, token?} → controller summary', wrap(async (a) => {
@@ -215,6 +216,7 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
         stdout: emit('stdout'),
         stderr: emit('stderr'),
         signal: ac.signal,
+        ...(a.defaultFilename !== undefined ? { defaultFilename: argString(a, 'defaultFilename') } : {}),
         readFile: (p) => {
           const t = files[p];
           return typeof t === 'string' ? t : readFileSync(p, 'utf8');

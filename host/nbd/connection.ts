@@ -384,8 +384,8 @@ export class NbdConnection {
         this.track(type, cookie, exp.writeZeroes(offset, length, (flags & P.NBD_CMD_FLAG_NO_HOLE) !== 0, fua, this.cpu), 0);
         return;
       default:
-        this.finishRequest();
         this.sendError(type, cookie, P.NBD_EINVAL, 'unknown command');
+        this.finishRequest();
     }
   }
 
@@ -431,8 +431,8 @@ export class NbdConnection {
         this.host.counters.bytesRead += length;
         if (this.structuredReplies) writeOffsetDataPrefix(buf, cookie, offset, length);
         else writeSimpleReplyHeader(buf, 0, cookie);
-        this.finishRequest();
         this.send(buf);
+        this.finishRequest();
       },
       (err: unknown) => this.fail(P.NBD_CMD_READ, cookie, err),
     );
@@ -442,8 +442,8 @@ export class NbdConnection {
     p.then(
       () => {
         this.host.counters.bytesWritten += bytesWritten;
-        this.finishRequest();
         this.send(encodeSimpleReply(0, cookie));
+        this.finishRequest();
       },
       (err: unknown) => this.fail(type, cookie, err),
     );
@@ -454,8 +454,8 @@ export class NbdConnection {
     const errno = nbdErrnoFromError(err);
     const message = errorMessage(err);
     this.log.debug({ cmd: P.NBD_CMD_NAMES[type] ?? type, errno: P.NBD_ERRNO_NAMES[errno] ?? errno }, `request failed: ${message}`);
-    this.finishRequest();
     this.sendError(type, cookie, errno, message);
+    this.finishRequest();
   }
 
   private sendError(type: number, cookie: bigint, errno: number, message: string): void {

@@ -6,6 +6,7 @@
 // never serialised.
 import type { BlockDevice, BlkStatus, ReqOp } from '../block/types.ts';
 import { BLK_STS, BlockError, REQ_FLAG, REQ_OP, SECTOR_SIZE } from '../block/types.ts';
+import { getDisk, listDisks, openDisk } from '../block/index.ts';
 import type { NbdBackend } from './backend.ts';
 
 export interface BlockBackendOptions {
@@ -104,4 +105,14 @@ function opName(op: ReqOp): string {
     case REQ_OP.WRITE_ZEROES: return 'WRITE_ZEROES';
     default: return `op ${op}`;
   }
+}
+
+/**
+ * Open a registered block-layer disk by name (getDisk/openDisk) as an
+ * NbdBackend, spreading connections over its tag set's logical CPUs.
+ */
+export function openBlockBackend(diskName: string, opts: { readOnly?: boolean } = {}): NbdBackend {
+  const gd = getDisk(diskName);
+  if (!gd) throw new Error(`no block device '${diskName}' (known: ${listDisks().join(', ') || 'none'})`);
+  return blockDeviceBackend(openDisk(diskName), { nrCpus: gd.tagSet.nrCpus, readOnly: opts.readOnly ?? false });
 }

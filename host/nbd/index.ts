@@ -29,7 +29,7 @@ export { startNbdServer, parseListen, formatNbdUri, isLoopbackHost } from './ser
 export type { NbdServer, NbdServerOptions, NbdServerStats, NbdListenAddress } from './server.ts';
 export type { NbdExportOptions } from './export.ts';
 export type { NbdBackend } from './backend.ts';
-export { blockDeviceBackend } from './disk.ts';
+export { blockDeviceBackend, openBlockBackend } from './disk.ts';
 export type { BlockBackendOptions } from './disk.ts';
 export { nbdErrnoFromError } from './errors.ts';
 export { NbdClient, connectNbd } from './client.ts';

@@ -158,10 +158,11 @@ test('interrupt coalescing: no interrupt below the threshold until the aggregati
   await sync(host);
   await sync(host);
   t.is(ctrl.stats.completions >= 2, true);
-  // Held back: below the threshold, within the 25.5 ms aggregation time (skip the check on a stalled machine).
-  if (performance.now() - t0 < 20) t.is(host.irqs.filter((v) => v === 1).length, irqsBefore);
-  else t.log('machine too slow to observe the held-back interrupt');
+  // Held back: below the threshold, so the interrupt waits for the 25.5 ms aggregation
+  // time. A load-independent check: the interrupt can only come later than that, never sooner
+  // (1 ms of slack for timer rounding), and it covers both completions.
   while (host.irqs.filter((v) => v === 1).length === irqsBefore) await host.waitIrq();
+  t.true(performance.now() - t0 >= 24.5, 'interrupt raised before the aggregation time');
   t.is(host.irqs.filter((v) => v === 1).length, irqsBefore + 1); // one interrupt for both
   t.is(host.reap(q).length, 2);
   // Vector 1 with coalescing disabled (Feature 09h CD): immediate interrupts again.

@@ -8,6 +8,7 @@
 // Linux reads CSTS before polling; here polling is local memory while CSTS
 // is a round trip, so the CQ is polled first and CSTS checked asynchronously
 // before the Abort is sent. Admin timeouts reset directly (admin.ts).
+import { BLK_STS } from '../../block/types.ts';
 import type { RequestRef, TimeoutResult } from '../../block/types.ts';
 import { ADMIN, CSTS, REG, getField, CSTS_DEVICE_GONE } from '../../../src/spec/index.ts';
 import type { NvmeController } from './controller.ts';
@@ -33,7 +34,7 @@ export function ioTimeout(c: NvmeController, rq: RequestRef<RnvmePdu>): TimeoutR
   if (c.terminal) {
     // Nothing will answer any more: fail it now rather than wait for teardown.
     c.io.unmapData(rq, pdu, false);
-    rq.end(10 /* BLK_STS_IOERR */);
+    rq.end(BLK_STS.IOERR);
     return 'done';
   }
   // 2. A reset is in progress: it will cancel (and requeue) this request.

@@ -1,0 +1,286 @@
+// The fault engine against the real controller, in process (memory
+// transport): each action does what the plan says to the command it matched,
+// counts it, and nothing else. No timing is asserted; ordering is forced by
+// round trips.
+import test from 'ava';
+import { NvmeTestHost } from '../helpers/nvme-host.ts';
+import { silentLogger } from '../../src/util/log.ts';
+import { NVM } from '../../src/spec/nvm.ts';
+import { ADMIN } from '../../src/spec/admin.ts';
+import { FID } from '../../src/spec/features.ts';
+import { REG, CSTS, getField } from '../../src/spec/registers.ts';
+import { S, STATUS_DNR, statusCode } from '../../src/spec/status.ts';
+import { NO_FAULTS } from '../../device/nvme/faults.ts';
+import { FaultEngine, validatePlan, type FaultPlan } from '../../device/faults/index.ts';
+
+async function rig(plan: FaultPlan, opts: { bringUp?: boolean } = {}) {
+  const { host, ctrl } = await NvmeTestHost.inProcess();
+  const eng = new FaultEngine(ctrl, { log: silentLogger });
+  eng.load(validatePlan(plan));
+  if (opts.bringUp !== false) await host.bringUp({ ioQueues: 1, aer: false });
+  return { host, ctrl, eng };
+}
+
+const sync = (h: NvmeTestHost) => h.expectOk(h.admin({ opc: ADMIN.GET_FEATURES, cdw10: FID.NUMBER_OF_QUEUES }), 'sync');
+
+/** One-block (4 KiB) I/O helpers. */
+function io(h: NvmeTestHost) {
+  return {
+    write: (lba: number, fill: number | Uint8Array, blocks = 1, fua = false) => {
+      const b = h.buf(4096 * blocks);
+      const data = typeof fill === 'number' ? new Uint8Array(4096 * blocks).fill(fill) : fill;
+      h.mem.write(b, data);
+      return h.io(1, { opc: NVM.WRITE, nsid: 1, prp1: b, prp2: blocks === 2 ? b + 4096 : 0, cdw10: lba, cdw12: (blocks - 1) | (fua ? 1 << 30 : 0) });
+    },
+    read: async (lba: number, blocks = 1) => {
+      const b = h.buf(4096 * blocks);
+      h.mem.view(b, 4096 * blocks).fill(0xee);
+      const c = await h.io(1, { opc: NVM.READ, nsid: 1, prp1: b, prp2: blocks === 2 ? b + 4096 : 0, cdw10: lba, cdw12: blocks - 1 });
+      return { status: c.status, data: h.mem.view(b, 4096 * blocks).slice(), cqe: c };
+    },
+    flush: () => h.io(1, { opc: NVM.FLUSH, nsid: 1 }),
+  };
+}
+
+test('no rules: the controller keeps NO_FAULTS (free); clearing restores it', async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [] });
+  t.teardown(() => host.close());
+  t.is(ctrl.faults, NO_FAULTS);
+  eng.add(validatePlan({ rules: [{ action: { type: 'fatal' }, trigger: { kind: 'once' }, match: { opcode: 0x7f } }] }).rules);
+  t.not(ctrl.faults, NO_FAULTS);
+  t.is(eng.clear(), 1);
+  t.is(ctrl.faults, NO_FAULTS);
+});
+
+test('status instead of executing (SCT/SC + DNR), only on the matched opcode, counted', async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [{ id: 'ure', match: { queue: 'io', opcode: NVM.READ }, trigger: { kind: 'once' }, action: { type: 'status', sct: 2, sc: 0x81, dnr: true } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  t.is((await d.write(10, 0x11)).status, 0);
+  const r1 = await d.read(10);
+  t.is(r1.status, S.UNRECOVERED_READ_ERROR | STATUS_DNR);
+  t.is(r1.data[0], 0xee, 'no data transferred');
+  const r2 = await d.read(10);
+  t.is(r2.status, 0);
+  t.is(r2.data[0], 0x11);
+  t.like(eng.report().rules[0], { id: 'ure', matches: 2, injected: 1 });
+  t.is(ctrl.stats.hostReadCommands, 1);
+});
+
+test("status 'after': the write happens, its status is replaced", async (t) => {
+  const { host } = await rig({ rules: [{ match: { opcode: NVM.WRITE }, trigger: { kind: 'once' }, action: { type: 'status', sct: 0, sc: 6, when: 'after', crd: 1 } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const w = await d.write(3, 0x33);
+  t.is(statusCode(w.status), S.INTERNAL_ERROR);
+  t.is((w.status >> 11) & 3, 1, 'CRD carried');
+  t.is((await d.read(3)).data[0], 0x33);
+});
+
+test("drop-completion 'before': never executed, never completed; later commands unaffected", async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [{ match: { queue: 'io', opcode: NVM.WRITE }, trigger: { kind: 'once' }, action: { type: 'drop-completion' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  let done = false;
+  void d.write(5, 0x55).then(() => {
+    done = true;
+  });
+  t.is((await d.read(5)).data[0], 0, 'write never executed');
+  await sync(host);
+  t.false(done);
+  t.is(eng.report().injected, 1);
+  t.is(ctrl.sqs[1]?.inflight, 1, 'the lost command still holds its slot until a reset');
+});
+
+test("drop-completion 'after': executed (data on media), CQE lost", async (t) => {
+  const { host } = await rig({ rules: [{ match: { opcode: NVM.WRITE }, trigger: { kind: 'once' }, action: { type: 'drop-completion', stage: 'after' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  let done = false;
+  void d.write(6, 0x66).then(() => {
+    done = true;
+  });
+  t.is((await d.read(6)).data[0], 0x66);
+  await sync(host);
+  t.false(done);
+});
+
+test('drop-interrupt: the CQE is written but its vector is not signalled', async (t) => {
+  const { host, eng } = await rig({ rules: [{ match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'drop-interrupt' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const before = host.irqs.filter((v) => v === 1).length;
+  const p = d.write(1, 1);
+  await sync(host); // the admin interrupt makes the test host reap every queue
+  const c = await p;
+  t.is(c.status, 0, 'completion found by reaping, not by its interrupt');
+  t.is(host.irqs.filter((v) => v === 1).length, before);
+  await d.write(2, 2);
+  t.is(host.irqs.filter((v) => v === 1).length, before + 1, 'only one interrupt lost');
+  t.is(eng.report().injected, 1);
+});
+
+test('media-error until-rewritten: reads fail 2/81h until the block is written again', async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [{ match: { lba: { first: 100, count: 2 } }, trigger: { kind: 'once' }, action: { type: 'media-error', kind: 'read', persist: 'until-rewritten' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  t.is((await d.read(99)).status, 0, 'outside the range');
+  t.is(statusCode((await d.read(100)).status), S.UNRECOVERED_READ_ERROR);
+  t.is(statusCode((await d.read(101)).status), S.UNRECOVERED_READ_ERROR, 'both blocks marked');
+  t.is(statusCode((await d.read(100)).status), S.UNRECOVERED_READ_ERROR, 'persists without the trigger');
+  t.is(eng.report().injected, 1);
+  t.is((await d.write(100, 0x77)).status, 0);
+  const r = await d.read(100);
+  t.is(r.status, 0);
+  t.is(r.data[0], 0x77);
+  t.true(ctrl.stats.mediaErrors >= 3);
+});
+
+test("media-error write 'always': a grown defect fails every write to the range", async (t) => {
+  const { host, eng } = await rig({ rules: [{ match: { lba: { first: 50, count: 1 } }, trigger: { kind: 'once' }, action: { type: 'media-error', kind: 'write', persist: 'always' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  for (let i = 0; i < 3; i++) t.is(statusCode((await d.write(50, i)).status), S.WRITE_FAULT);
+  t.is((await d.write(51, 1)).status, 0);
+  t.is(eng.report().rules[0]?.injected, 3);
+});
+
+test('bit-flip on media: exactly one bit differs, and it stays flipped', async (t) => {
+  const { host } = await rig({ seed: 5, rules: [{ match: { lba: { first: 7, count: 1 } }, trigger: { kind: 'once' }, action: { type: 'bit-flip', bits: 1 } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  await d.write(7, 0x0f);
+  const r = await d.read(7);
+  t.is(r.status, 0, 'silent: success status');
+  let diff = 0;
+  for (const b of r.data) for (let x = b ^ 0x0f; x !== 0; x &= x - 1) diff++;
+  t.is(diff, 1);
+  t.deepEqual((await d.read(7)).data, r.data);
+});
+
+test("torn-write 'error': only the first block reaches the media, Write Fault", async (t) => {
+  const { host, eng } = await rig({ rules: [{ match: { opcode: NVM.WRITE }, trigger: { kind: 'after', n: 1, times: 1 }, action: { type: 'torn-write', keepBlocks: 1, then: 'error' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  t.is((await d.write(20, 0xaa, 2)).status, 0);
+  t.is(statusCode((await d.write(20, 0xbb, 2)).status), S.WRITE_FAULT);
+  const r = await d.read(20, 2);
+  t.is(r.data[0], 0xbb);
+  t.is(r.data[4096], 0xaa);
+  t.is(eng.report().injected, 1);
+});
+
+test('fatal after N commands sets CSTS.CFS', async (t) => {
+  const { host, ctrl } = await rig({ rules: [{ match: { queue: 'io' }, trigger: { kind: 'after', n: 2, times: 1 }, action: { type: 'fatal' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  await d.write(1, 1);
+  await d.write(2, 2);
+  t.is(getField(await host.read32(REG.CSTS), CSTS.CFS), 0);
+  void d.write(3, 3);
+  await host.waitCsts((v) => getField(v, CSTS.CFS) === 1);
+  t.is(ctrl.stats.fatal, 1);
+});
+
+test('ready-stuck: the host reads RDY=0 after enable, CC.EN=0 clears the fault', async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [{ on: 'enable', trigger: { kind: 'once' }, action: { type: 'ready-stuck' } }] }, { bringUp: false });
+  t.teardown(() => host.close());
+  await t.throwsAsync(host.bringUp({ ioQueues: 1, aer: false }), { message: /enable failed|CSTS condition not reached/ });
+  t.true(ctrl.ready, 'the controller itself is ready; only the host view is stuck');
+  t.is(getField(await host.read32(REG.CSTS), CSTS.RDY), 0);
+  t.is(eng.report().injected, 1);
+});
+
+test('fatal on enable: enable ends in CFS', async (t) => {
+  const { host } = await rig({ rules: [{ on: 'enable', trigger: { kind: 'once' }, action: { type: 'fatal' } }] }, { bringUp: false });
+  t.teardown(() => host.close());
+  await t.throwsAsync(host.bringUp({ ioQueues: 1, aer: false }), { message: /enable failed/ });
+});
+
+test('slow-enable and slow-shutdown hold RDY / SHST for the host, then release', async (t) => {
+  const { host, eng } = await rig({ rules: [{ on: 'enable', action: { type: 'slow-enable', ms: 30 } }, { on: 'shutdown', action: { type: 'slow-shutdown', ms: 30 } }] });
+  t.teardown(() => host.close());
+  t.is(eng.report().rules[0]?.injected, 1, 'bring-up waited for RDY');
+  host.write32(REG.CC, 0x00464001); // SHN = 01b, EN kept
+  await host.waitCsts((v) => getField(v, CSTS.SHST) === 2, 100000);
+  t.is(eng.report().rules[1]?.injected, 1);
+});
+
+test('irq-storm on the I/O vectors: spurious interrupts, no completions', async (t) => {
+  const { host, ctrl } = await rig({ rules: [{ match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'irq-storm', vectors: 'io', count: 25 } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const completions = ctrl.stats.completions;
+  await d.write(1, 1);
+  await sync(host);
+  t.is(host.irqs.filter((v) => v === 1).length, 26);
+  t.is(ctrl.stats.completions, completions + 2);
+});
+
+test('power-loss (no server): unflushed writes vanish, flushed ones survive, the controller is reset', async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [{ match: { opcode: NVM.READ }, trigger: { kind: 'once' }, action: { type: 'power-loss' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  await d.write(1, 0x01);
+  await d.flush();
+  await d.write(2, 0x02);
+  t.is((await d.write(3, 0x03, 1, true)).status, 0, 'FUA');
+  void d.read(1);
+  await host.waitCsts((v) => getField(v, CSTS.RDY) === 0);
+  const ns = ctrl.namespaces.get(1);
+  const b = new Uint8Array(4096);
+  ns?.data.read(1, 1, b);
+  t.is(b[0], 0x01);
+  ns?.data.read(2, 1, b);
+  t.is(b[0], 0, 'unflushed write lost');
+  ns?.data.read(3, 1, b);
+  t.is(b[0], 0x03, 'FUA write survived');
+  t.is(eng.report().injected, 1);
+});
+
+test('stall-queue holds the queue, then releases it', async (t) => {
+  const { host, eng } = await rig({ rules: [{ match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'stall-queue', ms: 20 } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const [a, b] = await Promise.all([d.write(1, 1), d.write(2, 2)]);
+  t.is(a.status, 0);
+  t.is(b.status, 0);
+  t.is(eng.report().injected, 1);
+});
+
+test('same seed, same command stream → exactly the same injections', async (t) => {
+  const run = async (): Promise<number[]> => {
+    const { host } = await rig({ seed: 99, rules: [{ match: { queue: 'io' }, trigger: { kind: 'probability', p: 0.3 }, action: { type: 'status', sct: 0, sc: 6 } }] });
+    const d = io(host);
+    const failed: number[] = [];
+    for (let i = 0; i < 40; i++) if ((await d.write(i, i)).status !== 0) failed.push(i);
+    host.close();
+    return failed;
+  };
+  const a = await run();
+  t.deepEqual(await run(), a);
+  t.true(a.length > 3 && a.length < 25, `${a.length}`);
+});
+
+test('corrupt-cqe wrong-cid: the host sees an id it never issued; the real command never completes', async (t) => {
+  const { host, eng } = await rig({ rules: [{ match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'corrupt-cqe', variant: 'wrong-cid' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  let done = false;
+  void d.write(1, 1).then(() => {
+    done = true;
+  });
+  await d.write(2, 2);
+  t.false(done);
+  t.true(host.trace.some((l) => /invalid id \d+ completed on queue 1/.test(l)), host.trace.slice(-3).join('\n'));
+  t.is(eng.report().injected, 1);
+});
+
+test('corrupt-cqe duplicate and phantom: one extra CQE each, rejected by the host', async (t) => {
+  const { host, eng } = await rig({ rules: [{ match: { queue: 'io' }, trigger: { kind: 'every', n: 2, times: 2 }, action: { type: 'corrupt-cqe', variant: 'duplicate-cid' } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  for (let i = 0; i < 4; i++) t.is((await d.write(i, i)).status, 0);
+  t.is(host.trace.filter((l) => l.startsWith('invalid id')).length, 2);
+  t.is(eng.report().injected, 2);
+});
