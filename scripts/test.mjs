@@ -4,16 +4,27 @@
 //
 // ava's own summary is parsed rather than its TAP output: ava 6's TAP reporter
 // crashes when a test file times out, losing every later result.
+//
+// `--interop` runs the NBD interop suite instead (npm run test:interop): no
+// type-check, ava.interop.config.js, NVMELAB_INTEROP=1.
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit' });
-const typeOk = tsc.status === 0;
-if (!typeOk) console.error('type-check failed');
+const args = process.argv.slice(2);
+const interop = args[0] === '--interop';
+if (interop) args.shift();
 
-const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', ...process.argv.slice(2)], {
+let typeOk = true;
+if (!interop) {
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  typeOk = tsc.status === 0;
+  if (!typeOk) console.error('type-check failed');
+}
+
+const avaArgs = interop ? ['--config', 'ava.interop.config.js', ...args] : args;
+const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', ...avaArgs], {
   stdio: ['ignore', 'pipe', 'pipe'],
-  env: { ...process.env, FORCE_COLOR: '0' },
+  env: { ...process.env, FORCE_COLOR: '0', ...(interop ? { NVMELAB_INTEROP: '1' } : {}) },
 });
 const count = { passed: 0, failed: 0, skipped: 0 };
 const summary = [

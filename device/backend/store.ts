@@ -3,8 +3,46 @@
 // only flush is asynchronous (it may fsync). RAM is sparse; file is
 // persistent. Neither knows about NVMe.
 
+import { forEachInRange } from '../../src/util/sparse.ts';
+
 /** Granularity of sparse allocation and of the write cache. */
 export const STORE_PAGE = 4096;
+
+/**
+ * What `forEachPage` reports for each page a byte range touches: the page
+ * index, where the piece starts inside the page, where it starts inside the
+ * range, and its length.
+ */
+export type PageVisit = (pageIndex: number, inPage: number, inRange: number, n: number) => void;
+
+/** Split [off, off+len) at STORE_PAGE boundaries and visit every piece, in order. */
+export function forEachPage(off: number, len: number, visit: PageVisit): void {
+  let done = 0;
+  while (done < len) {
+    const pos = off + done;
+    const pi = Math.floor(pos / STORE_PAGE);
+    const po = pos - pi * STORE_PAGE;
+    const n = Math.min(STORE_PAGE - po, len - done);
+    visit(pi, po, done, n);
+    done += n;
+  }
+}
+
+/**
+ * Like `forEachPage`, but only for the pages present in `pages`, so a huge
+ * range over a sparse map costs what the map holds. `visit` may delete the
+ * page it is given.
+ */
+export function forEachPresentPage<V>(pages: Map<number, V>, off: number, len: number, visit: (pageIndex: number, page: V, inPage: number, n: number) => void): void {
+  if (len <= 0) return;
+  const end = off + len;
+  forEachInRange(pages, Math.floor(off / STORE_PAGE), Math.floor((end - 1) / STORE_PAGE), (pi, page) => {
+    const ps = pi * STORE_PAGE;
+    const a = Math.max(off, ps) - ps;
+    const b = Math.min(end, ps + STORE_PAGE) - ps;
+    visit(pi, page, a, b - a);
+  });
+}
 
 export interface BlockStore {
   /** 'ram' or 'file' (for query-device). */
@@ -32,56 +70,29 @@ export class RamStore implements BlockStore {
   constructor(readonly size: number) {}
 
   read(off: number, dst: Uint8Array): void {
-    let done = 0;
-    while (done < dst.length) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, dst.length - done);
+    forEachPage(off, dst.length, (pi, po, done, n) => {
       const page = this.pages.get(pi);
       if (page === undefined) dst.fill(0, done, done + n);
       else dst.set(page.subarray(po, po + n), done);
-      done += n;
-    }
+    });
   }
 
   write(off: number, src: Uint8Array): void {
-    let done = 0;
-    while (done < src.length) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, src.length - done);
+    forEachPage(off, src.length, (pi, po, done, n) => {
       let page = this.pages.get(pi);
       if (page === undefined) {
         page = new Uint8Array(STORE_PAGE);
         this.pages.set(pi, page);
       }
       page.set(src.subarray(done, done + n), po);
-      done += n;
-    }
+    });
   }
 
   deallocate(off: number, len: number): void {
-    const end = off + len;
-    // Iterate over whichever is smaller: the range's pages or the allocated pages.
-    const first = Math.floor(off / STORE_PAGE);
-    const last = Math.floor((end - 1) / STORE_PAGE);
-    const visit = (pi: number, page: Uint8Array): void => {
-      const ps = pi * STORE_PAGE;
-      const a = Math.max(off, ps) - ps;
-      const b = Math.min(end, ps + STORE_PAGE) - ps;
-      if (a === 0 && b === STORE_PAGE) this.pages.delete(pi);
-      else page.fill(0, a, b);
-    };
-    if (last - first + 1 <= this.pages.size) {
-      for (let pi = first; pi <= last; pi++) {
-        const page = this.pages.get(pi);
-        if (page !== undefined) visit(pi, page);
-      }
-    } else {
-      for (const [pi, page] of [...this.pages]) if (pi >= first && pi <= last) visit(pi, page);
-    }
+    forEachPresentPage(this.pages, off, len, (pi, page, po, n) => {
+      if (n === STORE_PAGE) this.pages.delete(pi);
+      else page.fill(0, po, po + n);
+    });
   }
 
   flush(): Promise<void> {

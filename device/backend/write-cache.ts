@@ -4,7 +4,7 @@
 // 4 KiB; a page is either data or "deallocated" (reads zero, becomes a store
 // deallocate on write-back). `dropVolatile()` is what a power-loss fixture
 // calls: everything not yet written back vanishes.
-import { STORE_PAGE, type BlockStore } from './store.ts';
+import { STORE_PAGE, forEachPage, forEachPresentPage, type BlockStore } from './store.ts';
 
 /** Write back the oldest pages once this many are dirty (bounds memory). */
 export const DEFAULT_CACHE_PAGES = 16384; // 64 MiB
@@ -31,18 +31,12 @@ export class WriteCache {
       this.store.read(off, dst);
       return;
     }
-    let done = 0;
-    while (done < dst.length) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, dst.length - done);
+    forEachPage(off, dst.length, (pi, po, done, n) => {
       const page = this.dirty.get(pi);
-      if (page === undefined) this.store.read(pos, dst.subarray(done, done + n));
+      if (page === undefined) this.store.read(off + done, dst.subarray(done, done + n));
       else if (page === null) dst.fill(0, done, done + n);
       else dst.set(page.subarray(po, po + n), done);
-      done += n;
-    }
+    });
   }
 
   /** Write through the cache; `fua` (or a disabled cache) writes to the store before returning. */
@@ -52,12 +46,7 @@ export class WriteCache {
       if (this.dirty.size > 0) this.forget(off, src.length, src);
       return;
     }
-    let done = 0;
-    while (done < src.length) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, src.length - done);
+    forEachPage(off, src.length, (pi, po, done, n) => {
       let page = this.dirty.get(pi);
       if (page === undefined || page === null) {
         const fresh = new Uint8Array(STORE_PAGE);
@@ -68,8 +57,7 @@ export class WriteCache {
       }
       page.set(src.subarray(done, done + n), po);
       this.dirty.set(pi, page);
-      done += n;
-    }
+    });
     this.trim();
   }
 
@@ -83,28 +71,25 @@ export class WriteCache {
     const first = Math.floor(off / STORE_PAGE);
     const last = Math.floor((end - 1) / STORE_PAGE);
     if (last - first + 1 > this.maxPages) {
-      // Too large to track page by page: write back what overlaps, then deallocate on the store.
+      // Too large to track page by page: deallocate on the store, then drop the cached copies of the range.
       this.store.deallocate(off, len);
       this.forget(off, len, undefined);
       return;
     }
-    for (let pi = first; pi <= last; pi++) {
-      const ps = pi * STORE_PAGE;
-      const a = Math.max(off, ps) - ps;
-      const b = Math.min(end, ps + STORE_PAGE) - ps;
+    forEachPage(off, len, (pi, po, _done, n) => {
       const page = this.dirty.get(pi);
-      if (a === 0 && b === STORE_PAGE) {
+      if (n === STORE_PAGE) {
         this.dirty.delete(pi);
         this.dirty.set(pi, null);
       } else if (page === null) {
         // already reads zero
       } else {
         const p = page ?? this.loadPage(pi);
-        p.fill(0, a, b);
+        p.fill(0, po, po + n);
         this.dirty.delete(pi);
         this.dirty.set(pi, p);
       }
-    }
+    });
     this.trim();
   }
 
@@ -116,16 +101,7 @@ export class WriteCache {
 
   /** Write back the dirty pages overlapping [off, off+len) (FUA on a cached deallocation). */
   writeBackRange(off: number, len: number): void {
-    const first = Math.floor(off / STORE_PAGE);
-    const last = Math.floor((off + len - 1) / STORE_PAGE);
-    if (last - first + 1 > this.dirty.size) {
-      for (const [pi, page] of [...this.dirty]) if (pi >= first && pi <= last) this.writePage(pi, page);
-      return;
-    }
-    for (let pi = first; pi <= last; pi++) {
-      const page = this.dirty.get(pi);
-      if (page !== undefined) this.writePage(pi, page);
-    }
+    forEachPresentPage(this.dirty, off, len, (pi, page) => this.writePage(pi, page));
   }
 
   private writePage(pi: number, page: Uint8Array | null): void {
@@ -149,24 +125,19 @@ export class WriteCache {
 
   /** After a write-through, make cached copies of the range agree with what was written. */
   private forget(off: number, len: number, src: Uint8Array | undefined): void {
-    const end = off + len;
-    const first = Math.floor(off / STORE_PAGE);
-    const last = Math.floor((end - 1) / STORE_PAGE);
-    for (let pi = first; pi <= last; pi++) {
-      const page = this.dirty.get(pi);
-      if (page === undefined) continue;
-      const ps = pi * STORE_PAGE;
-      const a = Math.max(off, ps);
-      const b = Math.min(end, ps + STORE_PAGE);
-      if (a === ps && b === ps + STORE_PAGE) {
+    forEachPresentPage(this.dirty, off, len, (pi, page, po, n) => {
+      if (n === STORE_PAGE) {
         this.dirty.delete(pi);
-        continue;
+        return;
       }
       const p = page ?? new Uint8Array(STORE_PAGE);
-      if (src === undefined) p.fill(0, a - ps, b - ps);
-      else p.set(src.subarray(a - off, b - off), a - ps);
+      if (src === undefined) p.fill(0, po, po + n);
+      else {
+        const from = pi * STORE_PAGE + po - off; // where this piece starts in `src`
+        p.set(src.subarray(from, from + n), po);
+      }
       this.dirty.set(pi, p);
-    }
+    });
   }
 
   private trim(): void {

@@ -24,6 +24,7 @@
 // Accesses below 0x80 are 4 bytes only (edu.rst "MMIO area spec"): an 8-byte
 // read there returns all-ones and an 8-byte write is ignored. Unimplemented
 // offsets read all-ones.
+import { put32, u32 } from '../../src/util/bytes.ts';
 import type { DeviceContext, DeviceModel, MsixDecl, PciIds, RegisterBarDecl, ResetKind } from '../pci/model.ts';
 
 export const EDU_REG = {
@@ -138,7 +139,7 @@ export class EduDevice implements DeviceModel {
       default:
         if (off >= EDU_DMA_BUF_OFFSET && off < EDU_DMA_BUF_OFFSET + EDU_DMA_BUF_SIZE) {
           const o = off - EDU_DMA_BUF_OFFSET;
-          return ((this.buf[o] ?? 0) | ((this.buf[o + 1] ?? 0) << 8) | ((this.buf[o + 2] ?? 0) << 16) | ((this.buf[o + 3] ?? 0) << 24)) >>> 0;
+          return u32(this.buf, o);
         }
         return 0xffffffff;
     }
@@ -193,10 +194,7 @@ export class EduDevice implements DeviceModel {
       default:
         if (off >= EDU_DMA_BUF_OFFSET && off < EDU_DMA_BUF_OFFSET + EDU_DMA_BUF_SIZE) {
           const o = off - EDU_DMA_BUF_OFFSET;
-          this.buf[o] = v & 0xff;
-          this.buf[o + 1] = (v >>> 8) & 0xff;
-          this.buf[o + 2] = (v >>> 16) & 0xff;
-          this.buf[o + 3] = (v >>> 24) & 0xff;
+          put32(this.buf, o, v);
         }
         // Anything else: ignored, as edu.c does.
     }

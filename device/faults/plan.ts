@@ -23,7 +23,7 @@ export interface Match {
   queue?: 'admin' | 'io';
   /** Submission queue id(s). */
   qid?: number | number[];
-  /** Opcode(s) (NVM or admin, depending on the queue), e.g. 0x02 read, 0x01 write, 0x00 flush. */
+  /** Opcode(s), with `queue` (required with opcode): I/O 0x02 read, 0x01 write, 0x00 flush; admin 0x06 identify, … */
   opcode?: number | number[];
   /** Namespace id. */
   nsid?: number;
@@ -294,6 +294,8 @@ function checkMatch(c: Checker, m: unknown, path: string): void {
   c.oneOf(m, 'queue', path, ['admin', 'io'], false);
   c.intOrList(m, 'qid', path, 0, U16);
   c.intOrList(m, 'opcode', path, 0, 0xff);
+  // Opcode 01h is Write on an I/O queue but Create I/O SQ on the admin queue: say which.
+  if (m.opcode !== undefined && m.queue === undefined) c.add(`${path}.opcode`, 'needs match.queue ("admin" or "io"): the same opcode means different commands on each');
   c.int(m, 'nsid', path, 1, U32, false);
   if (m.lba !== undefined) {
     if (!isObj(m.lba)) c.add(`${path}.lba`, `expected {"first": N, "count": N}, got ${show(m.lba)}`);

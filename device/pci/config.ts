@@ -5,6 +5,7 @@
 // only their address bits (so writing all-ones reads back the size mask, PCI
 // 3.0 §6.2.5.1). Side effects (MSE/BME, MSI-X enable/mask, FLR) are reported
 // to the owner through hooks after the write has taken effect.
+import { put16, u16, u32 } from '../../src/util/bytes.ts';
 import { BAR, CAP_ID, CAP_OFFSET, CFG, COMMAND, CONFIG_SPACE_SIZE, MSIX, PCIE, PM, STATUS } from './regs.ts';
 import type { BarDecl, MsixDecl, PciIds } from './model.ts';
 
@@ -51,8 +52,8 @@ export class ConfigSpace {
   read(off: number, size: number): number {
     const b = this.bytes;
     if (size === 1) return b[off] ?? 0;
-    if (size === 2) return (b[off] ?? 0) | ((b[off + 1] ?? 0) << 8);
-    return ((b[off] ?? 0) | ((b[off + 1] ?? 0) << 8) | ((b[off + 2] ?? 0) << 16) | ((b[off + 3] ?? 0) << 24)) >>> 0;
+    if (size === 2) return u16(b, off);
+    return u32(b, off);
   }
 
   /** Write `size` bytes of `value` at `off` through the masks, then run side effects. */
@@ -126,11 +127,10 @@ export class ConfigSpace {
   }
 
   private u16(off: number): number {
-    return (this.bytes[off] ?? 0) | ((this.bytes[off + 1] ?? 0) << 8);
+    return u16(this.bytes, off);
   }
   private setU16(off: number, v: number): void {
-    this.bytes[off] = v & 0xff;
-    this.bytes[off + 1] = (v >>> 8) & 0xff;
+    put16(this.bytes, off, v);
   }
   private set(off: number, size: number, value: number, wmask = 0, w1c = 0): void {
     for (let i = 0; i < size; i++) {

@@ -9,6 +9,7 @@ import type { Channel, Reply } from '../../src/protocol/channel.ts';
 import type {
   DeviceInfo, PostedMessage, RegionInfo, RegionName, RegionReadMsg, RegionWriteMsg, RequestMessage,
 } from '../../src/protocol/messages.ts';
+import { u8, u16, u32 } from '../../src/util/bytes.ts';
 import { ConfigSpace } from './config.ts';
 import { MsixTable } from './msix.ts';
 import { WindowTable } from './windows.ts';
@@ -371,7 +372,7 @@ export class PciFunction {
     }
     const idx = REGION_INDEX[m.region];
     if (idx < 0) {
-      this.config.write(m.off, len, len === 1 ? (d[0] ?? 0) : len === 2 ? (d[0] ?? 0) | ((d[1] ?? 0) << 8) : u32(d, 0));
+      this.config.write(m.off, len, len === 1 ? u8(d, 0) : len === 2 ? u16(d, 0) : u32(d, 0));
       return undefined;
     }
     if (!this.decoding) {
@@ -585,10 +586,6 @@ export class PciFunction {
     if (++this.warnings <= MAX_WARN_LOGS) this.log.warn(obj, msg);
     else this.log.debug(obj, msg);
   }
-}
-
-function u32(d: Uint8Array, o: number): number {
-  return ((d[o] ?? 0) | ((d[o + 1] ?? 0) << 8) | ((d[o + 2] ?? 0) << 16) | ((d[o + 3] ?? 0) << 24)) >>> 0;
 }
 
 function leBytes(lo: number, hi: number, len: number): Uint8Array {

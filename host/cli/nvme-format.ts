@@ -318,7 +318,8 @@ export function fwLogText(buf: Uint8Array, ctrl: string): string {
   for (let i = 0; i < 7; i++) {
     const f = { off: FW_SLOT.FRS1.off + 8 * i, size: 8 };
     const rev = ascii(buf, f);
-    if (rev !== '') lines.push(`frs${i + 1} : ${hex(uint(buf, f))} (${rev})`);
+    const le = hexBytes(buf.slice(f.off, f.off + 8).reverse(), 0, 8);
+    if (rev !== '') lines.push(`frs${i + 1} : 0x${le.replace(/^0+(?=.)/, '')} (${rev})`);
   }
   return `${lines.join('\n')}\n`;
 }

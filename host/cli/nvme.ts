@@ -276,7 +276,7 @@ export const NVME_COMMANDS: CommandDef[] = [
     synopsis: 'nvme format <device> [-n NSID] [-l LBAF] [-s SES] [-i PI] [-p PIL] [-m MS] [-f]',
     flags: [
       NSID,
-      { name: 'lbaf', short: 'l', type: 'int', max: 15, help: 'LBA format index', default: '0' },
+      { name: 'lbaf', short: 'l', type: 'int', max: 15, help: 'LBA format index (default: the one in use)' },
       { name: 'ses', short: 's', type: 'int', max: 2, help: 'secure erase: 0 none, 1 user data, 2 crypto', default: '0' },
       { name: 'pi', short: 'i', type: 'int', max: 3, help: 'protection information type', default: '0' },
       { name: 'pil', short: 'p', type: 'int', max: 1, help: 'protection information location', default: '0' },
@@ -285,8 +285,15 @@ export const NVME_COMMANDS: CommandDef[] = [
     ],
     args: DEV,
     run: async (p, api, io) => {
+      // nvme-cli keeps the format in use when --lbaf is not given.
+      let lbaf = getInt(p, 'lbaf');
+      if (lbaf === undefined) {
+        const idn = await admin(api, devName(p), 'identify', { cns: CNS.NS, ...(getInt(p, 'namespace-id') !== undefined ? { nsid: getInt(p, 'namespace-id') } : {}) });
+        if (failed(io, idn)) return 1;
+        lbaf = Number(idNsJson(dataOf(idn, 'identify namespace')).flbas) & 0xf;
+      }
       // Format NVM CDW10 (NVMe 1.4 §5.23): LBAF 3:0, MSET 4, PI 7:5, PIL 8, SES 11:9.
-      const cdw10 = (getInt(p, 'lbaf') ?? 0) | ((getInt(p, 'ms') ?? 0) === 1 ? FORMAT.MSET : 0) | ((getInt(p, 'pi') ?? 0) << FORMAT.PI_SHIFT)
+      const cdw10 = lbaf | ((getInt(p, 'ms') ?? 0) === 1 ? FORMAT.MSET : 0) | ((getInt(p, 'pi') ?? 0) << FORMAT.PI_SHIFT)
         | ((getInt(p, 'pil') ?? 0) === 1 ? FORMAT.PIL : 0) | ((getInt(p, 'ses') ?? 0) << FORMAT.SES_SHIFT);
       const r = await admin(api, devName(p), 'format', { cdw10, ...(getInt(p, 'namespace-id') !== undefined ? { nsid: getInt(p, 'namespace-id') } : {}) });
       if (failed(io, r)) return 1;

@@ -86,7 +86,7 @@ export class HostDaemon {
     }
     if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error(`--attach ${url}: expected a ws:// or wss:// URL`);
     const index = this.nextCtrl++;
-    const ctrl = await this.attacher(url, { ...o, token: o.token ?? urlToken, index, log: this.log.child({ ctrl: `nvme${index}` }) });
+    const ctrl = await this.attacher(url, { ...o, token: o.token ?? urlToken, index, log: this.log });
     this.controllers.set(ctrl.name, ctrl);
     this.control.emit('CONTROLLER_ATTACHED', { controller: ctrl.name, url, disks: ctrl.summary().namespaces.map((n) => n.disk) });
     return ctrl;

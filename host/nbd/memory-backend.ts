@@ -42,6 +42,10 @@ export class MemoryBackend implements NbdBackend {
   /** Operations in flight right now and the peak seen. */
   inflight = 0;
   peakInflight = 0;
+  /** While set, operations wait for it before completing (to hold requests in flight). */
+  hold: Promise<void> | undefined;
+  /** Called when an operation arrives (before it completes). */
+  onOp: ((r: MemoryOpRecord) => void) | undefined;
   /** Bytes written since the last flush (a volatile cache model). */
   dirtyWrites = 0;
 
@@ -73,8 +77,10 @@ export class MemoryBackend implements NbdBackend {
     if (this.log.length > this.recordLimit) this.log.shift();
     this.inflight++;
     if (this.inflight > this.peakInflight) this.peakInflight = this.inflight;
+    this.onOp?.(r);
     try {
       await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.hold) await this.hold;
       const err = this.failHook?.(r);
       if (err !== undefined) throw err;
       body();

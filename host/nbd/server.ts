@@ -253,10 +253,13 @@ class NbdServerImpl implements NbdServer, ConnectionHost {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
+      // Stop accepting first; net.Server.close's callback only fires once every
+      // connection is gone, so collect it after shutting the connections down.
+      const stopped = Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
       for (const c of this.conns) c.shutdown();
       await this.waitFor(() => this.conns.size === 0, 5000);
       for (const c of this.conns) c.destroy();
+      await stopped;
       for (const p of this.unixPaths) removeStaleSocket(p);
     })();
     return this.closing;

@@ -3,6 +3,7 @@
 // dispatch, the IOMMU's answers to device DMA, FLR, surprise removal and
 // orderly detach. [raw]
 import { silentLogger, type Logger } from '../../src/util/log.ts';
+import { put32, put64n } from '../../src/util/bytes.ts';
 import { Channel } from '../../src/protocol/channel.ts';
 import { connectWebSocket, type Transport } from '../../src/protocol/transport.ts';
 import { CloseCode, type DeviceInfo, type PostedMessage, type RegionName, type RequestMessage } from '../../src/protocol/messages.ts';
@@ -409,7 +410,7 @@ class PciFunctionImpl implements PciFunction {
   private tableWrite32(vec: number, field: number, v: number): void {
     const m = this.msixOrThrow();
     const d = new Uint8Array(4);
-    new DataView(d.buffer).setUint32(0, v >>> 0, true);
+    put32(d, 0, v);
     this.writeRaw(BAR_REGIONS[m.tableBar] ?? 'bar0', m.tableOffset + vec * MSIX.ENTRY_SIZE + field, d);
   }
 
@@ -667,6 +668,9 @@ class PciFunctionImpl implements PciFunction {
 
 // ---------------------------------------------------------------------------
 
+// A reply shorter than asked reads as all-ones in the missing bytes (what a
+// PCI read of a vanished function returns), hence 0xff rather than the
+// zero-filling primitives of src/util/bytes.ts.
 function le32(d: Uint8Array): number {
   return ((d[0] ?? 0xff) | ((d[1] ?? 0xff) << 8) | ((d[2] ?? 0xff) << 16) | ((d[3] ?? 0xff) << 24)) >>> 0;
 }
@@ -755,10 +759,7 @@ class BarImpl implements Bar {
   write32(off: number, value: number): void {
     checkOff(this.what, this.size, off, 4, 4);
     const d = new Uint8Array(4);
-    d[0] = value & 0xff;
-    d[1] = (value >>> 8) & 0xff;
-    d[2] = (value >>> 16) & 0xff;
-    d[3] = (value >>> 24) & 0xff;
+    put32(d, 0, value);
     this.fn.writeRaw(this.region, off, d);
   }
   write64(off: number, value: bigint | number): void {
@@ -768,7 +769,7 @@ class BarImpl implements Bar {
     else if (Number.isSafeInteger(value) && value >= 0) v = BigInt(value);
     else throw pciError('invalid', `${this.what}: ${value} is not an unsigned integer below 2^53`);
     const d = new Uint8Array(8);
-    new DataView(d.buffer).setBigUint64(0, v, true);
+    put64n(d, 0, v);
     this.fn.writeRaw(this.region, off, d);
   }
   writeBytes(off: number, data: Uint8Array): void {

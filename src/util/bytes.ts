@@ -24,65 +24,113 @@ function checkUint(v: number, max: number, what: string): void {
   if (!Number.isInteger(v) || v < 0 || v > max) throw new BytesError(`${what}: value ${v} out of range 0..${max}`);
 }
 
+/** A cursor position may be anywhere from 0 to the end of the buffer inclusive. */
+function checkCursor(buf: Uint8Array, off: number, what: string): void {
+  if (!Number.isInteger(off) || off < 0 || off > buf.length) {
+    throw new BytesError(`${what} ${off} outside a ${buf.length}-byte buffer`);
+  }
+}
+
 // ---------------------------------------------------------------------------
-// Absolute-offset helpers (no cursor): for register files and fixed layouts.
+// Unchecked primitives: the hot-path form (src/wire/le.ts re-exports them for
+// the NVMe codecs). Callers guarantee the access is inside the buffer; an
+// out-of-range read yields 0 and an out-of-range write is dropped (typed-array
+// semantics), never a throw. Values are masked to the field width.
+
+export function u8(b: Uint8Array, off: number): number {
+  return b[off] ?? 0;
+}
+export function u16(b: Uint8Array, off: number): number {
+  return (b[off] ?? 0) | ((b[off + 1] ?? 0) << 8);
+}
+export function u32(b: Uint8Array, off: number): number {
+  return ((b[off] ?? 0) | ((b[off + 1] ?? 0) << 8) | ((b[off + 2] ?? 0) << 16) | ((b[off + 3] ?? 0) << 24)) >>> 0;
+}
+/** 64-bit little-endian as a number (exact below 2^53). */
+export function u64(b: Uint8Array, off: number): number {
+  return u32(b, off) + u32(b, off + 4) * TWO_32;
+}
+/** 64-bit little-endian as a bigint (exact). */
+export function u64n(b: Uint8Array, off: number): bigint {
+  return BigInt(u32(b, off)) | (BigInt(u32(b, off + 4)) << 32n);
+}
+
+export function put8(b: Uint8Array, off: number, v: number): void {
+  b[off] = v & 0xff;
+}
+export function put16(b: Uint8Array, off: number, v: number): void {
+  b[off] = v & 0xff;
+  b[off + 1] = (v >>> 8) & 0xff;
+}
+export function put32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v & 0xff;
+  b[off + 1] = (v >>> 8) & 0xff;
+  b[off + 2] = (v >>> 16) & 0xff;
+  b[off + 3] = (v >>> 24) & 0xff;
+}
+/** Write a non-negative number (< 2^64, exact below 2^53) as 64-bit little-endian. */
+export function put64(b: Uint8Array, off: number, v: number): void {
+  put32(b, off, (v % TWO_32) >>> 0);
+  put32(b, off + 4, Math.floor(v / TWO_32) >>> 0);
+}
+export function put64n(b: Uint8Array, off: number, v: bigint): void {
+  put32(b, off, Number(v & 0xffff_ffffn));
+  put32(b, off + 4, Number((v >> 32n) & 0xffff_ffffn));
+}
+
+// ---------------------------------------------------------------------------
+// Checked absolute-offset helpers (no cursor): for register files and fixed
+// layouts fed from outside. Same encoding as the primitives above, plus a
+// bounds check and a range check on the value.
 
 export function getU8(buf: Uint8Array, off: number): number {
   checkRange(buf, off, 1, 'getU8');
-  return buf[off] ?? 0;
+  return u8(buf, off);
 }
 export function getU16(buf: Uint8Array, off: number): number {
   checkRange(buf, off, 2, 'getU16');
-  return (buf[off] ?? 0) | ((buf[off + 1] ?? 0) << 8);
+  return u16(buf, off);
 }
 export function getU32(buf: Uint8Array, off: number): number {
   checkRange(buf, off, 4, 'getU32');
-  return ((buf[off] ?? 0) | ((buf[off + 1] ?? 0) << 8) | ((buf[off + 2] ?? 0) << 16)) + (buf[off + 3] ?? 0) * 0x100_0000;
+  return u32(buf, off);
 }
 /** 64-bit little-endian as a number; throws if the value is 2^53 or more. */
 export function getU64(buf: Uint8Array, off: number): number {
   checkRange(buf, off, 8, 'getU64');
-  const lo = getU32(buf, off);
-  const hi = getU32(buf, off + 4);
-  if (hi >= 0x20_0000) throw new BytesError(`getU64: value at offset ${off} is not below 2^53 (use getU64n)`);
-  return hi * TWO_32 + lo;
+  if (u32(buf, off + 4) >= 0x20_0000) throw new BytesError(`getU64: value at offset ${off} is not below 2^53 (use getU64n)`);
+  return u64(buf, off);
 }
 export function getU64n(buf: Uint8Array, off: number): bigint {
   checkRange(buf, off, 8, 'getU64n');
-  return (BigInt(getU32(buf, off + 4)) << 32n) | BigInt(getU32(buf, off));
+  return u64n(buf, off);
 }
 
 export function setU8(buf: Uint8Array, off: number, v: number): void {
   checkRange(buf, off, 1, 'setU8');
   checkUint(v, 0xff, 'setU8');
-  buf[off] = v;
+  put8(buf, off, v);
 }
 export function setU16(buf: Uint8Array, off: number, v: number): void {
   checkRange(buf, off, 2, 'setU16');
   checkUint(v, 0xffff, 'setU16');
-  buf[off] = v & 0xff;
-  buf[off + 1] = v >>> 8;
+  put16(buf, off, v);
 }
 export function setU32(buf: Uint8Array, off: number, v: number): void {
   checkRange(buf, off, 4, 'setU32');
   checkUint(v, 0xffff_ffff, 'setU32');
-  buf[off] = v & 0xff;
-  buf[off + 1] = (v >>> 8) & 0xff;
-  buf[off + 2] = (v >>> 16) & 0xff;
-  buf[off + 3] = (v >>> 24) & 0xff;
+  put32(buf, off, v);
 }
 /** 64-bit little-endian from a number below 2^53. */
 export function setU64(buf: Uint8Array, off: number, v: number): void {
   checkRange(buf, off, 8, 'setU64');
   checkUint(v, Number.MAX_SAFE_INTEGER, 'setU64');
-  setU32(buf, off, v % TWO_32);
-  setU32(buf, off + 4, Math.floor(v / TWO_32));
+  put64(buf, off, v);
 }
 export function setU64n(buf: Uint8Array, off: number, v: bigint): void {
   checkRange(buf, off, 8, 'setU64n');
   if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new BytesError(`setU64n: value ${v} out of range`);
-  setU32(buf, off, Number(v & 0xffff_ffffn));
-  setU32(buf, off + 4, Number(v >> 32n));
+  put64n(buf, off, v);
 }
 
 // ---------------------------------------------------------------------------
@@ -93,9 +141,7 @@ export class ByteReader {
   /** Current offset into `buf`. */
   pos: number;
   constructor(readonly buf: Uint8Array, offset = 0) {
-    if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) {
-      throw new BytesError(`ByteReader: start offset ${offset} outside a ${buf.length}-byte buffer`);
-    }
+    checkCursor(buf, offset, 'ByteReader: start offset');
     this.pos = offset;
   }
   get remaining(): number {
@@ -140,9 +186,7 @@ export class ByteReader {
     return this;
   }
   seek(off: number): this {
-    if (!Number.isInteger(off) || off < 0 || off > this.buf.length) {
-      throw new BytesError(`seek: offset ${off} outside a ${this.buf.length}-byte buffer`);
-    }
+    checkCursor(this.buf, off, 'seek: offset');
     this.pos = off;
     return this;
   }
@@ -155,9 +199,7 @@ export class ByteWriter {
   /** Write into `buf`, or into a new zeroed buffer of `size` bytes. */
   constructor(bufOrSize: Uint8Array | number, offset = 0) {
     this.buf = typeof bufOrSize === 'number' ? new Uint8Array(bufOrSize) : bufOrSize;
-    if (!Number.isInteger(offset) || offset < 0 || offset > this.buf.length) {
-      throw new BytesError(`ByteWriter: start offset ${offset} outside a ${this.buf.length}-byte buffer`);
-    }
+    checkCursor(this.buf, offset, 'ByteWriter: start offset');
     this.pos = offset;
   }
   get remaining(): number {
@@ -202,9 +244,7 @@ export class ByteWriter {
     return this;
   }
   seek(off: number): this {
-    if (!Number.isInteger(off) || off < 0 || off > this.buf.length) {
-      throw new BytesError(`seek: offset ${off} outside a ${this.buf.length}-byte buffer`);
-    }
+    checkCursor(this.buf, off, 'seek: offset');
     this.pos = off;
     return this;
   }

@@ -3,50 +3,12 @@
 // which covers every address the wire protocol allows; anything ≥ 2^53 stays
 // ≥ 2^53 after rounding, so it still fails the DMA window check).
 import type { ByteField } from '../spec/layout.ts';
+import { put8, put16, put32, put64, put64n, u8, u16, u32, u64, u64n } from '../util/bytes.ts';
 
-const TWO32 = 0x1_0000_0000;
+// The unchecked primitives live once, in src/util/bytes.ts; re-exported here
+// so the NVMe codecs keep one import site for everything little-endian.
+export { put8, put16, put32, put64, put64n, u8, u16, u32, u64, u64n };
 
-export function u8(b: Uint8Array, off: number): number {
-  return b[off] ?? 0;
-}
-export function u16(b: Uint8Array, off: number): number {
-  return (b[off] ?? 0) | ((b[off + 1] ?? 0) << 8);
-}
-export function u32(b: Uint8Array, off: number): number {
-  return ((b[off] ?? 0) | ((b[off + 1] ?? 0) << 8) | ((b[off + 2] ?? 0) << 16) | ((b[off + 3] ?? 0) << 24)) >>> 0;
-}
-/** 64-bit little-endian as a number (exact below 2^53). */
-export function u64(b: Uint8Array, off: number): number {
-  return u32(b, off) + u32(b, off + 4) * TWO32;
-}
-/** 64-bit little-endian as a bigint (exact). */
-export function u64n(b: Uint8Array, off: number): bigint {
-  return BigInt(u32(b, off)) | (BigInt(u32(b, off + 4)) << 32n);
-}
-
-export function put8(b: Uint8Array, off: number, v: number): void {
-  b[off] = v & 0xff;
-}
-export function put16(b: Uint8Array, off: number, v: number): void {
-  b[off] = v & 0xff;
-  b[off + 1] = (v >>> 8) & 0xff;
-}
-export function put32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v & 0xff;
-  b[off + 1] = (v >>> 8) & 0xff;
-  b[off + 2] = (v >>> 16) & 0xff;
-  b[off + 3] = (v >>> 24) & 0xff;
-}
-/** Write a non-negative number (< 2^64, exact below 2^53) as 64-bit little-endian. */
-export function put64(b: Uint8Array, off: number, v: number): void {
-  const lo = v % TWO32;
-  put32(b, off, lo >>> 0);
-  put32(b, off + 4, Math.floor(v / TWO32) >>> 0);
-}
-export function put64n(b: Uint8Array, off: number, v: bigint): void {
-  put32(b, off, Number(v & 0xffff_ffffn));
-  put32(b, off + 4, Number((v >> 32n) & 0xffff_ffffn));
-}
 /** Write a non-negative integer into a 16-byte (128-bit) little-endian counter. */
 export function put128(b: Uint8Array, off: number, v: number | bigint): void {
   const n = typeof v === 'bigint' ? v : BigInt(Math.max(0, Math.floor(v)));

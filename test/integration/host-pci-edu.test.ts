@@ -5,6 +5,7 @@
 // windows (host memory untouched), posted-write/read ordering with batching,
 // FLR, and surprise removal followed by a clean re-attach.
 import test from 'ava';
+import { Mulberry32 } from '../../src/util/prng.ts';
 import { startDevice, qmp, type DeviceDaemon } from '../helpers/daemon.ts';
 import { attachFunction, type PciFunction, type GoneInfo } from '../../host/pci/index.ts';
 
@@ -25,18 +26,11 @@ async function attach(opts: { enable?: boolean } = {}): Promise<PciFunction> {
   return attachFunction(dev.url, { token: 'edu-secret', name: 'edu0', ...opts });
 }
 
-/** Seeded bytes (xorshift32). */
+/** Seeded bytes. */
 function pattern(n: number, seed: number): Uint8Array {
+  const rng = new Mulberry32(seed);
   const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
+  for (let i = 0; i < n; i++) out[i] = rng.nextU32() & 0xff;
   return out;
 }
 

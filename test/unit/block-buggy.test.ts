@@ -3,16 +3,12 @@
 // its tag was reused. Every misuse must be refused and counted, and every bio
 // must complete exactly once with the right data and status.
 import test from 'ava';
+import { mulberry32 } from '../../src/util/prng.ts';
 import { BLK_STS, END, GenDisk, REQ_OP, TagSet } from '../../host/block/index.ts';
 import type { BlkStatus, HwQueue, RequestRef } from '../../host/block/index.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-}
-
 test('buggy driver under load: misuse refused and counted, every bio completes once with right data/status', async (t) => {
-  const rnd = rng(42);
+  const rnd = mulberry32(42);
   const CAP = 4 << 20;
   const store = new Uint8Array(CAP);
   const pending: RequestRef[] = [];

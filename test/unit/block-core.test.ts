@@ -1,17 +1,13 @@
 // blk-mq core: data path, plug merging, splitting (seeded property test),
 // schedulers, busy requeue, driver requeue, quiesce/freeze, timeouts, attrs.
 import test from 'ava';
+import { mulberry32 } from '../../src/util/prng.ts';
 import { createMemDisk } from '../../host/block/testing.ts';
 import { BLK_STS, BlockError, END, REQ_OP, getDisk, listDisks, openDisk } from '../../host/block/index.ts';
 import type { BlkStatus } from '../../host/block/index.ts';
 
 let seq = 0;
 const uniq = (p: string): string => `${p}${process.pid % 1000}x${seq++}`;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-}
 
 test('write then read returns the data; stat counts ios and sectors; registry', async (t) => {
   const name = uniq('mem');
@@ -64,7 +60,7 @@ test('plug merges contiguous bios (back and front) into one request, data intact
 
 test('property: random bios with tight limits are split and merged without losing, duplicating or reordering bytes', async (t) => {
   for (let seed = 1; seed <= 6; seed++) {
-    const rnd = rng(seed);
+    const rnd = mulberry32(seed);
     const cap = 1 << 20;
     const limits = { maxHwSectors: 16 + Math.floor(rnd() * 48), maxSegments: 1 + Math.floor(rnd() * 6), maxSegmentSize: 4096 * (1 + Math.floor(rnd() * 3)) };
     const held: { sector: number; bytes: number; segs: number; maxSeg: number }[] = [];

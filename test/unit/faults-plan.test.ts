@@ -35,6 +35,7 @@ const BAD: [string, unknown, string[]][] = [
   ['match queue', rule({ match: { queue: 'both' } }), ['rules[0].match.queue: expected one of admin, io']],
   ['match lba count', rule({ match: { lba: { first: 0, count: 0 } } }), ['rules[0].match.lba.count: expected an integer in 1..']],
   ['match commands order', rule({ match: { commands: { from: 10, to: 5 } } }), ['rules[0].match.commands: to (5) is before from (10)']],
+  ['opcode without queue', rule({ match: { opcode: 1 } }), ['rules[0].match.opcode: needs match.queue']],
   ['unknown match field', rule({ match: { lbas: 1 } }), ['rules[0].match.lbas: unknown field']],
   ['media needs lba', rule({ action: { type: 'media-error', kind: 'read' } }), ["rules[0].action.type: 'media-error' needs match.lba"]],
   ['write until-rewritten', rule({ match: { lba: { first: 0, count: 1 } }, action: { type: 'media-error', kind: 'write', persist: 'until-rewritten' } }), ["rules[0].action.persist: 'until-rewritten' is for read errors"]],

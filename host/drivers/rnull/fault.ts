@@ -6,6 +6,8 @@
 // The one difference from the kernel: the random source is a seeded PRNG per
 // attribute, so a run with the same seed fails the same requests.
 
+import { Mulberry32 as SeededRandom } from '../../../src/util/prng.ts';
+
 /** A parse error for an `interval,probability,space,times` string. */
 export class FaultParseError extends Error {
   readonly code = 'EINVAL';
@@ -16,31 +18,10 @@ export class FaultParseError extends Error {
 }
 
 /**
- * Small, fast, seeded PRNG (mulberry32). Deterministic across runs and
- * platforms; no allocation per call.
+ * The per-attribute random source: mulberry32 from src/util/prng.ts
+ * (deterministic across runs and platforms; no allocation per call).
  */
-export class SeededRandom {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  /** Re-seed (resets the sequence). */
-  reseed(seed: number): void {
-    this.state = seed >>> 0;
-  }
-  /** Uniform 32-bit unsigned integer. */
-  nextU32(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  /** Uniform integer in [0, n) (the kernel's get_random_u32_below). */
-  below(n: number): number {
-    return Math.floor((this.nextU32() / 0x1_0000_0000) * n);
-  }
-}
+export { SeededRandom };
 
 /** The four tunables of a fault_attr, as written in the parameter string. */
 export interface FaultSpec {

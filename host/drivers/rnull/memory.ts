@@ -9,6 +9,8 @@
 // Allocation only happens when a page is first written; freed pages go to a
 // small pool and are reused, so steady-state I/O allocates nothing.
 
+import { forEachInRange } from '../../../src/util/sparse.ts';
+
 export const SECTOR_SHIFT = 9;
 export const SECTOR_SIZE = 1 << SECTOR_SHIFT;
 export const PAGE_SHIFT = 12;
@@ -262,14 +264,11 @@ export class NullbStore {
     const firstIdx = Math.floor(sector / PAGE_SECTORS);
     const lastIdx = Math.floor((end - 1) / PAGE_SECTORS);
     for (const isCache of [false, true]) {
-      const tree = isCache ? this.cache : this.data;
-      const hit: number[] = [];
-      for (const idx of tree.keys()) if (idx >= firstIdx && idx <= lastIdx) hit.push(idx);
-      for (const idx of hit) {
+      forEachInRange(isCache ? this.cache : this.data, firstIdx, lastIdx, (idx) => {
         const lo = Math.max(sector, idx * PAGE_SECTORS);
         const hi = Math.min(end, (idx + 1) * PAGE_SECTORS);
         this.freeSectors(isCache, lo, hi - lo);
-      }
+      });
     }
   }
 

@@ -477,7 +477,7 @@ export class NvmeController {
     return {
       name: this.name, state: this.state.label, serial: id?.sn ?? '', model: id?.mn ?? '', firmware: id?.fr ?? '',
       vs: `${this.vs >>> 16}.${(this.vs >>> 8) & 0xff}.${this.vs & 0xff}`,
-      queues: this.ioQueues.map((q) => ({ qid: q.qid, depth: q.depth, vector: q.vector, cmb: q.cmb !== undefined, dbbuf: this.dbbuf !== undefined })),
+      queues: this.ioQueues.map((q) => ({ qid: q.qid, depth: q.depth, vector: q.vector, cmb: q.cmb !== undefined, dbbuf: q.shadowed })),
       namespaces: [...this.namespaces.values()].map((n) => ({ nsid: n.nsid, disk: n.diskName, blocks: n.id.nsze, blockSize: n.id.blockSize })),
       stats: { ...this.stats },
       history: this.state.history,

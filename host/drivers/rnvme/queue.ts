@@ -104,10 +104,14 @@ export class NvmeQueue {
   get sqAddr(): number { return this.cmb !== undefined ? this.cmb.busAddr : (this.sq as DmaBuffer).iova; }
   get cqAddr(): number { return this.cq.iova; }
   get polled(): boolean { return this.vector < 0; }
+  /** Shadow doorbells in use for this queue. */
+  get shadowed(): boolean { return this.dbbuf !== undefined; }
 
   /** Enable shadow doorbells for this queue (qid ≥ 1 only, as Linux). */
   setDbbuf(d: DbbufPlace | undefined): void {
-    this.dbbuf = this.qid === 0 ? undefined : d;
+    // qid 0 never uses shadow doorbells (Linux). CMB SQs: the device does not publish EventIdx for them
+    // yet (docs/requests.md, RNVME → NVMEDEV), so they keep MMIO doorbells.
+    this.dbbuf = this.qid === 0 || this.cmb !== undefined ? undefined : d;
     if (this.dbbuf !== undefined) {
       this.dbbuf.shadow.writeU32(this.dbSqSlot, this.sqTailRung);
       this.dbbuf.shadow.writeU32(this.dbCqSlot, this.cqHead);

@@ -2,77 +2,10 @@
 // (no block twice until all are covered, like fio's axmap), and fio's
 // non-uniform distributions (zipf, pareto, normal). Allocation-free per call.
 
-/** xoshiro128** (Blackman & Vigna): 32-bit state words, seeded by splitmix32. */
-export class Prng {
-  private a = 0;
-  private b = 0;
-  private c = 0;
-  private d = 0;
+import { Xoshiro128ss as Prng } from '../../../src/util/prng.ts';
 
-  constructor(seed: number) {
-    this.seed(seed);
-  }
-
-  seed(seed: number): void {
-    let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next(); this.b = next(); this.c = next(); this.d = next();
-    if ((this.a | this.b | this.c | this.d) === 0) this.a = 1;
-  }
-
-  /** Uniform uint32. */
-  u32(): number {
-    const r = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
-    this.a ^= this.d;
-    this.c ^= t;
-    this.d = rotl(this.d, 11);
-    return r;
-  }
-
-  /** Fills `out` with uniform words (the same sequence as repeated u32() calls), state kept in locals for speed. */
-  fillWords(out: Uint32Array): void {
-    let a = this.a | 0;
-    let b = this.b | 0;
-    let c = this.c | 0;
-    let d = this.d | 0;
-    for (let k = 0; k < out.length; k++) {
-      const m = Math.imul(b, 5);
-      out[k] = Math.imul((m << 7) | (m >>> 25), 9);
-      const t = b << 9;
-      c ^= a;
-      d ^= b;
-      b ^= c;
-      a ^= d;
-      c ^= t;
-      d = (d << 11) | (d >>> 21);
-    }
-    this.a = a >>> 0; this.b = b >>> 0; this.c = c >>> 0; this.d = d >>> 0;
-  }
-
-  /** Uniform in [0, 1) with 53 bits. */
-  float(): number {
-    return ((this.u32() >>> 5) * 67108864 + (this.u32() >>> 6)) / 9007199254740992;
-  }
-
-  /** Uniform integer in [0, n). */
-  below(n: number): number {
-    return Math.floor(this.float() * n);
-  }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
-}
+/** The job PRNG: xoshiro128** from src/util/prng.ts (fio's own is tausworthe; any good seeded generator does). */
+export { Prng };
 
 /**
  * Coverage bitmap over `n` blocks: pick() returns a block not used since the

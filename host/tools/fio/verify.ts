@@ -5,6 +5,7 @@
 // (misdirected write), "the header is damaged" and "the payload is damaged",
 // and, regenerating the payload from the seed, name the first bad byte.
 import { createHash } from 'node:crypto';
+import { put32 } from '../../../src/util/bytes.ts';
 import { Prng } from './rand.ts';
 import type { VerifyKind } from './options.ts';
 
@@ -92,7 +93,7 @@ function fillPayload(buf: Uint8Array, start: number, end: number, seed: number, 
   }
   while (i + 4 <= end) {
     const v = rng.u32();
-    buf[i] = v & 0xff; buf[i + 1] = (v >>> 8) & 0xff; buf[i + 2] = (v >>> 16) & 0xff; buf[i + 3] = v >>> 24;
+    put32(buf, i, v);
     i += 4;
   }
   if (i < end) {
@@ -104,7 +105,7 @@ function fillPayload(buf: Uint8Array, start: number, end: number, seed: number, 
 function checksum(kind: 'crc32c' | 'md5' | 'sha256', buf: Uint8Array, start: number, end: number, out: Uint8Array, outOff: number): void {
   if (kind === 'crc32c') {
     const c = crc32c(buf, start, end);
-    out[outOff] = c & 0xff; out[outOff + 1] = (c >>> 8) & 0xff; out[outOff + 2] = (c >>> 16) & 0xff; out[outOff + 3] = c >>> 24;
+    put32(out, outOff, c);
     return;
   }
   const h = createHash(kind).update(buf.subarray(start, end)).digest();

@@ -1,0 +1,1 @@
+export { scenarios } from '../host/nbd/bench.ts';

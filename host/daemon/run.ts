@@ -1,0 +1,153 @@
+// `nvmelab host …` (and host/main.ts): the long-lived host daemon process.
+// Start-up: attach devices, create rnull devices, start NBD exports, open
+// the control channel; then one ready line `control ws://HOST:PORT/control` on
+// stdout (everything before it is ready too). SIGINT/SIGTERM, `quit` on the
+// control channel, or stdin EOF with --exit-on-stdin-eof → orderly shutdown
+// (NBD close, NVMe CC.SHN shutdown, rnull power-off), exit 0.
+import { readFileSync } from 'node:fs';
+import { UsageError, parseFlags, formatFlags, getStr, getBool, getInt, getList, type FlagSpec } from '../cli/args.ts';
+import type { Io } from '../cli/types.ts';
+import type { Logger } from '../../src/util/log.ts';
+import { HostDaemon } from './host.ts';
+import { defaultStateFile } from '../cli/api.ts';
+
+export const HOST_FLAGS: FlagSpec[] = [
+  { name: 'attach', type: 'string', repeat: true, arg: 'URL[#TOKEN]', help: 'attach the device daemon at URL (rnvme probe → nvmeN, disks nvmeNn1…)' },
+  { name: 'token', type: 'string', arg: 'TOKEN', help: 'device daemon token for --attach URLs without #TOKEN (default: NVMELAB_TOKEN)' },
+  { name: 'token-file', type: 'string', arg: 'FILE', help: 'read that device token from FILE' },
+  { name: 'null', type: 'string', repeat: true, arg: 'SPEC', help: 'create an rnull device: NAME[,key=value…] with null_blk options (gb=1,bs=4096,irqmode=1,memory_backed=1,…)' },
+  { name: 'export', type: 'string', repeat: true, arg: 'SPEC', help: 'export a disk over NBD: DISK[,ro][,name=N][,desc=T] or nbd://HOST:PORT/DISK' },
+  { name: 'nbd-listen', type: 'string', repeat: true, arg: 'ADDR', help: 'NBD listen address HOST:PORT or unix:PATH', default: '127.0.0.1:10809' },
+  { name: 'nbd-allow-remote', type: 'bool', help: 'allow a non-loopback NBD address (NBD has no authentication)' },
+  { name: 'nbd-read-only', type: 'bool', help: 'make every NBD export read-only' },
+  { name: 'nbd-max-connections', type: 'int', min: 1, max: 4096, help: 'simultaneous NBD connections', default: '16' },
+  { name: 'control', type: 'string', arg: 'HOST:PORT', help: 'control channel address (loopback only)', default: '127.0.0.1:0' },
+  { name: 'control-token', type: 'string', arg: 'TOKEN', help: 'control channel token (default: NVMELAB_HOST_TOKEN, else random)' },
+  { name: 'control-token-file', type: 'string', arg: 'FILE', help: 'read the control token from FILE' },
+  { name: 'state-file', type: 'string', arg: 'FILE', help: 'where to advertise {url, token, pid} for the CLI (default: NVMELAB_HOST_STATE or $XDG_RUNTIME_DIR/nvmelab-UID/host.json)' },
+  { name: 'no-state-file', type: 'bool', help: 'do not write the state file' },
+  { name: 'cpus', type: 'int', min: 1, max: 256, help: 'logical CPUs of the block layer', default: '2' },
+  { name: 'log-level', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level on stderr', default: 'warn' },
+  { name: 'exit-on-stdin-eof', type: 'bool', help: 'shut down when stdin closes (parent-death watchdog)' },
+  { name: 'help', short: 'h', type: 'bool', help: 'this help' },
+];
+
+export const HOST_USAGE = `usage: nvmelab host [options]
+
+Runs the host daemon: a Linux-like block layer with rnvme controllers attached
+to device daemons and rnull devices, an NBD server, and a QMP-style control
+channel. Prints \`control ws://HOST:PORT/control\` when ready.
+
+Options:
+${formatFlags(HOST_FLAGS)}
+`;
+
+function readFirstLine(file: string, flag: string): string {
+  let t: string;
+  try {
+    t = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  const line = (t.split('\n')[0] ?? '').trim();
+  if (line === '') throw new UsageError(`${flag} ${file}: the first line is empty`);
+  return line;
+}
+
+/** Runs the host until shutdown. Returns the exit code (0 clean, 1 start-up failure, 2 usage). */
+export async function runHostCommand(argv: readonly string[], io: Io, logger: Logger): Promise<number> {
+  let p;
+  try {
+    p = parseFlags(argv, HOST_FLAGS);
+    if (p.positionals.length > 0) throw new UsageError(`unexpected argument '${p.positionals[0] ?? ''}'`);
+    if (getStr(p, 'token') !== undefined && getStr(p, 'token-file') !== undefined) throw new UsageError('--token and --token-file: give one of them');
+    if (getStr(p, 'control-token') !== undefined && getStr(p, 'control-token-file') !== undefined) throw new UsageError('--control-token and --control-token-file: give one of them');
+    for (const u of getList(p, 'attach')) {
+      let url: URL;
+      try {
+        url = new URL(u);
+      } catch {
+        throw new UsageError(`--attach ${u}: not a URL (ws://HOST:PORT/)`);
+      }
+      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new UsageError(`--attach ${u}: expected ws:// or wss://`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr.write(`nvmelab host: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (getBool(p, 'help')) {
+    io.stdout.write(HOST_USAGE);
+    return 0;
+  }
+  let deviceToken: string | undefined;
+  let controlToken: string | undefined;
+  try {
+    const tf = getStr(p, 'token-file');
+    deviceToken = getStr(p, 'token') ?? (tf !== undefined ? readFirstLine(tf, '--token-file') : undefined) ?? io.env.NVMELAB_TOKEN;
+    const cf = getStr(p, 'control-token-file');
+    controlToken = getStr(p, 'control-token') ?? (cf !== undefined ? readFirstLine(cf, '--control-token-file') : undefined) ?? io.env.NVMELAB_HOST_TOKEN;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr.write(`nvmelab host: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+
+  const host = new HostDaemon({ logger, nrCpus: getInt(p, 'cpus') ?? 2 });
+  const stop = (why: string): void => void host.shutdown(why);
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => (): void => {
+    if (++signals > 1) {
+      io.stderr.write(`nvmelab host: second ${sig}, exiting without a clean shutdown\n`);
+      process.exit(130);
+    }
+    stop(sig);
+  };
+  const onInt = onSignal('SIGINT');
+  const onTerm = onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  if (getBool(p, 'exit-on-stdin-eof')) {
+    process.stdin.on('end', () => stop('stdin closed'));
+    process.stdin.on('close', () => stop('stdin closed'));
+    process.stdin.on('error', () => stop('stdin error'));
+    process.stdin.resume();
+  }
+  try {
+    for (const u of getList(p, 'attach')) {
+      const c = await host.attach(u, { token: deviceToken });
+      const s = c.summary();
+      io.stdout.write(`attached ${s.name} ${s.url} ${s.namespaces.map((n) => n.disk).join(' ')}\n`);
+    }
+    for (const n of getList(p, 'null')) io.stdout.write(`null ${await host.createNull(n)}\n`);
+    const exportsWanted = getList(p, 'export');
+    if (exportsWanted.length > 0 || getList(p, 'nbd-listen').length > 0) {
+      await host.startNbd({
+        listen: getList(p, 'nbd-listen'),
+        readOnly: getBool(p, 'nbd-read-only'),
+        maxConnections: getInt(p, 'nbd-max-connections'),
+        allowRemote: getBool(p, 'nbd-allow-remote'),
+      });
+    }
+    for (const e of exportsWanted) for (const uri of await host.exportDisk(e)) io.stdout.write(`export ${uri}\n`);
+    const stateFile = getBool(p, 'no-state-file') ? undefined : (getStr(p, 'state-file') ?? defaultStateFile(io.env));
+    const cs = await host.startControl({ listen: getStr(p, 'control'), token: controlToken, stateFile });
+    io.stdout.write(`control ${cs.url}\n`);
+    logger.info({ control: cs.url, stateFile }, 'host ready');
+  } catch (e) {
+    io.stderr.write(`nvmelab host: ${e instanceof Error ? e.message : String(e)}\n`);
+    await host.shutdown('start-up failed');
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    return 1;
+  }
+  await host.done;
+  process.off('SIGINT', onInt);
+  process.off('SIGTERM', onTerm);
+  if (getBool(p, 'exit-on-stdin-eof')) process.stdin.pause();
+  return 0;
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// `npm run test:interop`: the NBD interop suite (test/interop/*.test.ts) with
+// Debian's real NBD clients — qemu-io, qemu-img, nbdinfo, nbdcopy, fio's nbd
+// engine — against nvmelab's NBD server. Tests whose tool is missing skip
+// with a message naming the package. Install them with:
+//   apt-get install -y qemu-utils libnbd-bin fio nbdkit qemu-system-common
+// Ends with the CI line "N passed, N failed[, N skipped]".
+process.argv.splice(2, 0, '--interop');
+await import('./test.mjs');
