@@ -10,7 +10,7 @@
 // function of its `parent` type and is handed to that function's factory.
 // Every validation error is one line naming the device and the option.
 import type { Logger } from '../src/util/log.ts';
-import type { ControlRegistry } from './control/commands.ts';
+import type { ControlRegistry } from '../src/control/commands.ts';
 import type { DeviceModel } from './pci/model.ts';
 
 export type OptionType = 'string' | 'int' | 'size' | 'bool' | 'enum';

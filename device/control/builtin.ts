@@ -3,7 +3,7 @@
 // the fault engine; until then they answer CommandNotFound.
 import type { PciFunction } from '../pci/function.ts';
 import type { DeviceServer } from '../server/server.ts';
-import { argString, QmpError, type ControlRegistry, type QmpValue } from './commands.ts';
+import { argString, QmpError, type ControlRegistry, type QmpValue } from '../../src/control/commands.ts';
 
 export interface BuiltinDeps {
   server: DeviceServer;

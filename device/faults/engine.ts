@@ -19,20 +19,13 @@ import { REG, CC, CSTS, getField, CSTS_SHST_COMPLETE, CSTS_SHST_OCCURRING, setFi
 import { NVM } from '../../src/spec/nvm.ts';
 import { S, status as mkStatus, STATUS_DNR, STATUS_MORE, STATUS_CRD_SHIFT } from '../../src/spec/status.ts';
 import type { NvmeController } from '../nvme/controller.ts';
-import { NO_FAULTS, type NvmeFaultHooks, type RegAccessKind } from '../nvme/faults.ts';
+import { NO_FAULTS, type CqeFields, type NvmeFaultHooks, type RegAccessKind } from '../nvme/faults.ts';
 import type { QmpValue } from '../control/commands.ts';
 import { COMMAND_ACTIONS, type Action, type CqeCorruption, type ValidPlan, type ValidRule } from './plan.ts';
 import { Rng, TriggerState, drawDelay, ruleSeed } from './trigger.ts';
 
-/** CQE fields a corruption may rewrite (mirrors the controller's cqeFields hook argument). */
-export interface CqeFieldsLike {
-  dw0: number;
-  sqhd: number;
-  sqid: number;
-  cid: number;
-  status: number;
-  phase: number;
-}
+/** CQE fields a corruption may rewrite (the controller's cqeFields hook argument). */
+export type CqeFieldsLike = CqeFields;
 
 /** DeviceContext's fixtures-only escape hatch (requested from DEVPCI; feature-detected). */
 export interface UncheckedDma {
@@ -150,13 +143,13 @@ export class FaultEngine {
   commands = 0;
   injected = 0;
   private readonly marks = new Map<number, Mark>();
-  /** Interrupts to swallow per vector. */
-  private readonly dropIrq = new Map<number, number>();
+  /** Interrupts to swallow per vector, and the rule that asked for each (oldest first). */
+  private readonly dropIrq = new Map<number, RuleRt[]>();
   /** SQ id → performance.now() until which its commands are held. */
   private readonly stallUntil = new Map<number, number>();
   /** Last command id posted per CQ (stale-cid). */
   private readonly lastCid = new Map<number, number>();
-  /** Set by cqePost for the cqeFields call that follows in the same post. */
+  /** Set by cqePost for the cqeFields call that follows in the same post (rules are evaluated in order; the first terminal action wins). */
   private pendingCorrupt: { variant: CqeCorruption; rt: RuleRt } | undefined;
   // enable / shutdown state as the host sees it
   private readyStuck = false;
@@ -224,6 +217,15 @@ export class FaultEngine {
     return n;
   }
 
+  /** The daemon removed or re-added the device (control events): a removal fault only fires while it is present. */
+  setRemoved(removed: boolean): void {
+    this.removed = removed;
+    if (!removed && this.replugTimer !== undefined) {
+      clearTimeout(this.replugTimer); // plugged back in by hand: the pending re-plug is moot
+      this.replugTimer = undefined;
+    }
+  }
+
   /** Stop timers (daemon shutdown). */
   close(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
@@ -254,11 +256,11 @@ export class FaultEngine {
       const marking = this.cmdRules.some((r) => COMMAND_ACTIONS.has(r.rule.action.type) && r.rule.action.type !== 'delay' && r.rule.action.type !== 'stall-queue');
       if (marking) h.cqePost = (qid, cid, st) => this.cqePost(qid, cid, st);
       if (this.cmdRules.some((r) => r.rule.action.type === 'corrupt-cqe')) {
-        (h as NvmeFaultHooks & { cqeFields?: (qid: number, f: CqeFieldsLike, extra: boolean) => boolean }).cqeFields = (qid, f, extra) => this.cqeFields(qid, f, extra);
+        h.cqeFields = (qid, f, extra) => this.cqeFields(qid, f, extra);
       }
       if (this.cmdRules.some((r) => r.rule.action.type === 'drop-interrupt')) h.interrupt = (v) => this.interrupt(v);
       if (this.cmdRules.some((r) => r.rule.action.type === 'bit-flip' && r.rule.action.where === 'transfer')) {
-        h.dataDma = (qid, dir, addr, data, ...rest: unknown[]) => this.dataDma(qid, dir, addr, data, rest[0] as Readonly<Sqe> | undefined);
+        h.dataDma = (qid, dir, addr, data, sqe) => this.dataDma(qid, dir, addr, data, sqe);
       }
     }
     if (this.enableRules.length > 0 || this.shutdownRules.length > 0) {
@@ -493,15 +495,22 @@ export class FaultEngine {
       case 'drop':
         return 'drop';
       case 'drop-irq': {
-        const iv = this.ctrl.cqs[cqid]?.iv;
-        if (iv !== undefined) this.dropIrq.set(iv, (this.dropIrq.get(iv) ?? 0) + 1);
+        const cq = this.ctrl.cqs[cqid];
+        if (cq === undefined || !cq.ien) return undefined; // polled CQ: no interrupt to lose
+        const q = this.dropIrq.get(cq.iv);
+        if (q === undefined) this.dropIrq.set(cq.iv, [m.rt]);
+        else q.push(m.rt);
         return undefined;
       }
-      case 'corrupt':
+      case 'corrupt': {
+        // Still pending from the previous post: the controller never called cqeFields (it lacks the hook).
+        const stale = this.pendingCorrupt;
+        if (stale !== undefined) this.unsupported(stale.rt, 'the controller has no cqeFields hook');
         if (m.variant !== undefined) this.pendingCorrupt = { variant: m.variant, rt: m.rt };
         return undefined;
+      }
       case 'flip':
-        m.rt.c.unsupported++; // the transfer already happened without the command's sqe (controller lacks dataDma's 5th argument)
+        // dataDma consumes this mark during the transfer; still here = nothing was transferred to the host.
         return undefined;
       case 'torn':
         return this.tear(m, cqid, cid, status);
@@ -580,12 +589,11 @@ export class FaultEngine {
 
   private interrupt(vector: number): 'drop' | undefined {
     if (this.dropIrq.size === 0) return undefined;
-    const n = this.dropIrq.get(vector);
-    if (n === undefined) return undefined;
-    if (n <= 1) this.dropIrq.delete(vector);
-    else this.dropIrq.set(vector, n - 1);
-    const rt = this.cmdRules.find((r) => r.rule.action.type === 'drop-interrupt');
-    if (rt !== undefined) this.injectedBy(rt, { vector });
+    const q = this.dropIrq.get(vector);
+    const rt = q?.shift();
+    if (q === undefined || rt === undefined) return undefined;
+    if (q.length === 0) this.dropIrq.delete(vector);
+    this.injectedBy(rt, { vector });
     return 'drop';
   }
 

@@ -123,6 +123,11 @@ export function attachFaults(ctrl: NvmeController, env: Pick<CreateEnv, 'log' | 
     env.log.warn({ rules: plan.rules.length, seed: plan.seed, description: plan.description }, 'fault plan active');
   }
   registerFaultCommands(control, engine);
+  control.onEvent((event) => {
+    if (event === 'DEVICE_DELETED') engine.setRemoved(true);
+    else if (event === 'DEVICE_ADDED') engine.setRemoved(false);
+    else if (event === 'SHUTDOWN') engine.close();
+  });
   return engine;
 }
 

@@ -146,7 +146,7 @@ export function toHost(c: NvmeController, req: Req, buf: Uint8Array): number {
     const n = Math.min(s.len, buf.length - off);
     if (n <= 0) break;
     const part = buf.subarray(off, off + n);
-    if (hook !== undefined && hook(req.sq.qid, 'to-host', s.addr, part) === 'fail') return S.DATA_TRANSFER_ERROR;
+    if (hook !== undefined && hook(req.sq.qid, 'to-host', s.addr, part, req.sqe) === 'fail') return S.DATA_TRANSFER_ERROR;
     if (!c.ctx.dmaWrite(s.addr, part)) return S.DATA_TRANSFER_ERROR;
     off += n;
   }
@@ -179,7 +179,7 @@ export function fromHost(c: NvmeController, req: Req, buf: Uint8Array, cb: Statu
         return cb(S.DATA_TRANSFER_ERROR);
       }
       buf.set(data.subarray(0, len), at);
-      if (hook !== undefined && hook(req.sq.qid, 'from-host', addr, buf.subarray(at, at + len)) === 'fail') {
+      if (hook !== undefined && hook(req.sq.qid, 'from-host', addr, buf.subarray(at, at + len), req.sqe) === 'fail') {
         failed = true;
         return cb(S.DATA_TRANSFER_ERROR);
       }

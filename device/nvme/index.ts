@@ -3,6 +3,7 @@
 import { registerDevice } from '../registry.ts';
 import { NVME_OPTIONS, NVME_NS_OPTIONS, configFromOptions } from './options.ts';
 import { NvmeController } from './controller.ts';
+import { attachFaults } from '../faults/index.ts';
 
 export { NvmeController } from './controller.ts';
 export type { NvmeFaultHooks } from './faults.ts';
@@ -14,7 +15,12 @@ registerDevice({
   description: 'NVMe 1.4 PCIe controller (QEMU hw/nvme behaviour); default: one 1 GiB RAM namespace, 4 KiB blocks',
   options: NVME_OPTIONS,
   children: ['nvme-ns'],
-  create: (options, children, env) => new NvmeController(configFromOptions(options, children), env.log),
+  create: (options, children, env) => {
+    const ctrl = new NvmeController(configFromOptions(options, children), env.log);
+    // Fault engine: --fixture / --fault-plan, and the fault-* control commands (NO_FAULTS when unused).
+    attachFaults(ctrl, env);
+    return ctrl;
+  },
 });
 
 registerDevice({

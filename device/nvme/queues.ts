@@ -9,6 +9,7 @@ import { writeCqe } from '../../src/wire/cqe.ts';
 import { SQE_SIZE, CQE_SIZE } from '../../src/spec/sizes.ts';
 import { S, isSuccess } from '../../src/spec/status.ts';
 import type { Segment } from '../../src/wire/prp.ts';
+import type { CqeFields } from './faults.ts';
 
 /** Handlers return this when they will call complete() later. */
 export const PENDING = -1;
@@ -252,16 +253,38 @@ function post(c: NvmeController, cq: Cq, req: Req): void {
     }
     if (typeof r === 'number') status = r;
   }
+  const fields = c.faults.cqeFields;
+  if (fields === undefined) {
+    stage(c, cq, req.dw0, sq.head, sq.qid, req.sqe.cid, status, cq.phase);
+  } else {
+    // Fault injection: the hook may rewrite the CQE and ask for one more (duplicate / phantom).
+    const f = FAULT_CQE;
+    f.dw0 = req.dw0; f.sqhd = sq.head; f.sqid = sq.qid; f.cid = req.sqe.cid; f.status = status; f.phase = cq.phase;
+    const extra = fields(cq.qid, f, false);
+    stage(c, cq, f.dw0, f.sqhd, f.sqid, f.cid, f.status, f.phase);
+    if (extra && !cqFull(cq)) {
+      f.dw0 = req.dw0; f.sqhd = sq.head; f.sqid = sq.qid; f.cid = req.sqe.cid; f.status = status; f.phase = cq.phase;
+      fields(cq.qid, f, true);
+      stage(c, cq, f.dw0, f.sqhd, f.sqid, f.cid, f.status, f.phase);
+    }
+  }
+  c.stats.completions++;
+  finishSlot(c, sq, req);
+  c.scheduleFlush();
+}
+
+/** Reused by the cqeFields fault hook (no allocation per CQE). */
+const FAULT_CQE: CqeFields = { dw0: 0, sqhd: 0, sqid: 0, cid: 0, status: 0, phase: 0 };
+
+/** Write one CQE into the CQ's staging image at the tail and advance it. */
+function stage(c: NvmeController, cq: Cq, dw0: number, sqhd: number, sqid: number, cid: number, status: number, phase: number): void {
   const slot = cq.tail;
-  writeCqe(cq.image, slot * CQE_SIZE, req.dw0, 0, sq.head, sq.qid, req.sqe.cid, status, cq.phase);
+  writeCqe(cq.image, slot * CQE_SIZE, dw0, 0, sqhd, sqid, cid, status, phase);
   if (cq.stageCount === 0) cq.stageStart = slot;
   cq.stageCount++;
   incCqTail(cq);
   if (cq.tail === 0 || cq.stageCount === 1) c.dirtyCqs.add(cq);
   if (cq.tail === 0) flushCq(c, cq); // keep each staged run contiguous in the ring
-  c.stats.completions++;
-  finishSlot(c, sq, req);
-  c.scheduleFlush();
 }
 
 function finishSlot(c: NvmeController, sq: Sq, req: Req): void {

@@ -4,7 +4,7 @@
 // SIGINT/SIGTERM, `quit`, or stdin EOF with --exit-on-stdin-eof.
 import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from '../../src/util/log.ts';
-import { ControlRegistry } from '../control/commands.ts';
+import { ControlRegistry } from '../../src/control/commands.ts';
 import { registerBuiltinCommands } from '../control/builtin.ts';
 import { PciFunction } from '../pci/function.ts';
 import { getDeviceType, resolveDevices } from '../registry.ts';

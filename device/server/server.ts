@@ -15,8 +15,8 @@ import { Channel } from '../../src/protocol/channel.ts';
 import { CloseCode, DEFAULT_MAX_FRAME, SUBPROTOCOL } from '../../src/protocol/messages.ts';
 import { webSocketServerOptions, wrapWebSocket } from '../../src/protocol/transport.ts';
 import type { PciFunction } from '../pci/function.ts';
-import type { ControlRegistry } from '../control/commands.ts';
-import { QmpSession } from '../control/qmp.ts';
+import type { ControlRegistry } from '../../src/control/commands.ts';
+import { QmpSession } from '../../src/control/qmp.ts';
 
 export interface DeviceServerOptions {
   host: string;

@@ -9,14 +9,14 @@
 // resolved by the Request state machine (FREE → IDLE → IN_FLIGHT →
 // COMPLETE → FREE) and the generation check, so exactly one ender wins.
 import { performance } from 'node:perf_hooks';
-import { BLK_STS, BLK_STS_INFO, END_NAME, REQ_FLAG, REQ_OP, REQ_OP_NAME, SECTOR_SHIFT, isBlkStatus, opIsWrite } from './types.ts';
+import { BLK_STS, BLK_STS_INFO, END, END_NAME, REQ_FLAG, REQ_OP, REQ_OP_NAME, SECTOR_SHIFT, isBlkStatus, opIsWrite } from './types.ts';
 import type { BlkStatus, DiskStat, EndResult, HctxType, HwQueue, MisuseCounters, Operations, QueueAttr, QueueLimits, RequestRef, SchedulerName, TimeoutResult } from './types.ts';
 import { Bio, PendingRq, Pools, newList } from './pending.ts';
 import type { PendingList } from './pending.ts';
 import { DeadlineSched, NoneSched } from './sched.ts';
 import type { HctxSched } from './sched.ts';
-import { ENDED_ABORT, ENDED_DRIVER, ENDED_REQUEUE, ENDED_TIMEOUT, GEN_MASK, RQ_COMPLETE, RQ_FREE, RQ_IDLE, RQ_IN_FLIGHT } from './request.ts';
-import type { Request, RequestHandle, Tags } from './request.ts';
+import { ENDED_ABORT, ENDED_DRIVER, ENDED_REQUEUE, ENDED_TIMEOUT, RQ_COMPLETE, RQ_FREE, RQ_IDLE, RQ_IN_FLIGHT } from './request.ts';
+import type { Request, Tags } from './request.ts';
 import type { TagSet } from './tagset.ts';
 import type { Logger } from '../../src/util/log.ts';
 
@@ -611,7 +611,7 @@ export class RequestQueue {
       const gen = rq.gen;
       let st: BlkStatus;
       try {
-        st = ops.queueRq(h, hd as RequestRef, i === n - 1);
+        st = ops.queueRq(h, hd, i === n - 1);
       } catch (e) {
         this.tagSet.misuseCounters.driverThrew++;
         this.log.error({ err: e, tag: rq.tag }, 'queueRq threw; ending request with BLK_STS_IOERR');
@@ -621,7 +621,7 @@ export class RequestQueue {
       const stillOurs = rq.gen === gen && rq.state === RQ_IN_FLIGHT;
       if (st === BLK_STS.RESOURCE || st === BLK_STS.DEV_RESOURCE) {
         if (!stillOurs) {
-          this.misuse(4, `queueRq returned ${BLK_STS_INFO[st].name} for a request it already ended`, rq, gen, 0);
+          this.misuse(END.BAD_STATE, `queueRq returned ${BLK_STS_INFO[st].name} for a request it already ended`, rq, gen, 0);
           continue;
         }
         // Busy: take the request back (its handle goes stale), keep the tag, put it and the rest at the head.
@@ -642,11 +642,11 @@ export class RequestQueue {
       }
       lastSt = st;
       if (!isBlkStatus(st)) {
-        this.misuse(5, `queueRq returned ${String(st)}`, rq, gen, 0);
+        this.misuse(END.BAD_STATUS, `queueRq returned ${String(st)}`, rq, gen, 0);
         st = BLK_STS.IOERR;
       }
       if (stillOurs) this.endRequest(rq, st, ENDED_DRIVER);
-      else if (rq.gen === gen) { /* completing: let it finish */ } else this.misuse(4, `queueRq returned ${BLK_STS_INFO[st]?.name ?? st} for a request it already ended`, rq, gen, 0);
+      else if (rq.gen === gen) { /* completing: let it finish */ } else this.misuse(END.BAD_STATE, `queueRq returned ${BLK_STS_INFO[st]?.name ?? st} for a request it already ended`, rq, gen, 0);
     }
     if (lastSt !== BLK_STS.OK && queued > 0 && ops.commitRqs !== undefined) this.safeCall(() => ops.commitRqs?.(h), 'commitRqs');
     return true;
@@ -663,7 +663,7 @@ export class RequestQueue {
 
   /** Return a started request to IDLE (busy or requeue); old handles go stale. */
   private unstart(rq: Request, reason: number): void {
-    const old = rq.handles[rq.gen & GEN_MASK] as RequestHandle;
+    const old = rq.handle;
     old.endedBy = reason;
     rq.gen++;
     rq.state = RQ_IDLE;
@@ -688,9 +688,9 @@ export class RequestQueue {
       const rq = this.cplRqs[i] as Request;
       if (rq.gen !== this.cplGens[i] || rq.state !== RQ_COMPLETE) continue; // ended meanwhile
       if (ops.complete === undefined) { this.endRequest(rq, rq.status, ENDED_DRIVER); continue; }
-      const hd = rq.handles[rq.gen & GEN_MASK] as RequestHandle;
+      const hd = rq.handle;
       try {
-        ops.complete(hd as RequestRef, rq.status);
+        ops.complete(hd, rq.status);
       } catch (e) {
         this.tagSet.misuseCounters.driverThrew++;
         this.log.error({ err: e, tag: rq.tag }, 'complete threw; ending request');
@@ -704,7 +704,7 @@ export class RequestQueue {
   /** blk_mq_end_request: account, free the tag, complete the bios. */
   endRequest(rq: Request, status: BlkStatus, reason: number): void {
     const h = rq.hctx as Hctx;
-    (rq.handles[rq.gen & GEN_MASK] as RequestHandle).endedBy = reason;
+    rq.handle.endedBy = reason;
     rq.gen++;
     rq.state = RQ_FREE;
     rq.refcount = 0;
@@ -844,7 +844,7 @@ export class RequestQueue {
         let r: TimeoutResult = 'done';
         if (ops.timeout !== undefined) {
           try {
-            r = ops.timeout(rq.handles[gen & GEN_MASK] as RequestHandle as RequestRef);
+            r = ops.timeout(rq.handle);
           } catch (e) {
             this.tagSet.misuseCounters.driverThrew++;
             this.log.error({ err: e, tag: rq.tag }, 'timeout handler threw');

@@ -47,13 +47,21 @@ export class Request {
   driverResult: unknown = undefined;
   driverCmd: unknown = undefined;
   reserved = false;
+  // INVARIANT: exactly HANDLE_RING handles, created once; the handle of
+  // generation g lives in slot g & GEN_MASK, so a handle from 16 generations
+  // ago is the same object, re-stamped, and its old `gen` no longer matches.
   readonly handles: RequestHandle[] = [];
   constructor(readonly tags: Tags, readonly tag: number, readonly pdu: unknown) {
     for (let i = 0; i < HANDLE_RING; i++) this.handles.push(new RequestHandle(this, i));
   }
-  /** The handle of the current generation (re-stamped; no allocation). */
+  /** The handle slot of the current generation, as it is (not re-stamped). */
+  get handle(): RequestHandle {
+    // SAFETY: gen & GEN_MASK < HANDLE_RING = handles.length (INVARIANT above).
+    return this.handles[this.gen & GEN_MASK] as RequestHandle;
+  }
+  /** The handle of the current generation, re-stamped for a new start (no allocation). */
   currentHandle(): RequestHandle {
-    const h = this.handles[this.gen & GEN_MASK] as RequestHandle;
+    const h = this.handle;
     h.gen = this.gen;
     h.endedBy = ENDED_NONE;
     return h;
@@ -146,6 +154,9 @@ export class RequestHandle implements RequestRef {
  * the preallocated requests, and the FIFO of hctxs waiting for a free tag.
  */
 export class Tags {
+  // INVARIANT: `words` covers depth rounded up to 32 bits and the bits at and
+  // above `depth` are permanently set, so scan() can never return a tag
+  // >= depth; `rqs[t]` exists for every t < depth (preallocated once).
   readonly words: Uint32Array;
   readonly rqs: Request[] = [];
   nrBusy = 0;
@@ -181,10 +192,14 @@ export class Tags {
     if (!reserved) this.hint = t + 1 < hi ? t + 1 : lo;
     return t;
   }
+  /** Lowest free tag in [from, to), or -1. */
   private scan(from: number, to: number): number {
     let t = from;
     while (t < to) {
       const w = t >>> 5;
+      // Free bits of this word at or above t, shifted down to bit 0. The shift
+      // brings in zeros from the top, which the inversion turns into fake
+      // "free" bits past the word's end: a lowest free bit there means none.
       const free = ~((this.words[w] as number) >>> (t & 31)) >>> 0;
       if (free === 0 || (t & 31) + (31 - Math.clz32(free & -free)) >= 32) { t = (w + 1) << 5; continue; }
       const bit = t + (31 - Math.clz32(free & -free));

@@ -150,7 +150,7 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
     if (rq === undefined || rq.state !== RQ_IN_FLIGHT) return miss(rq?.state === RQ_COMPLETE ? 'already completing' : 'not owned by the driver');
     if (q !== null && rq.queue !== q) return miss('belongs to another queue');
     if (generation !== undefined && ((generation ^ rq.gen) & GEN_MASK) !== 0) return miss(`stale generation ${generation & GEN_MASK} (current ${rq.gen & GEN_MASK})`);
-    return rq.handles[rq.gen & GEN_MASK] as unknown as RequestRef;
+    return rq.handle;
   }
 
   /** Count of tags in use on each hw queue (leak checks). */
@@ -160,7 +160,7 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
   busyIter(fn: (rq: RequestRef<PDU>) => void): void {
     for (const t of this.tags) {
       for (const rq of t.rqs) {
-        if (rq.state === RQ_IN_FLIGHT) fn(rq.handles[rq.gen & GEN_MASK] as unknown as RequestRef<PDU>);
+        if (rq.state === RQ_IN_FLIGHT) fn(rq.handle as RequestRef<PDU>);
       }
     }
   }

@@ -351,6 +351,24 @@ function localFiles(argv: readonly string[], io: Io): Record<string, string> {
   return files;
 }
 
+/** fio's options and job files checked locally: the one-line error, or undefined when they are fine. */
+export function checkFioArgs(argv: readonly string[], io: Io): string | undefined {
+  const read = io.readFile ?? ((f: string) => readFileSync(f, 'utf8'));
+  try {
+    resolveAll(parseCommandLine(argv), (f) => {
+      try {
+        return read(f);
+      } catch (e) {
+        throw new FioConfigError(`${f}: cannot read job file (${(e as NodeJS.ErrnoException).code ?? 'error'})`, f);
+      }
+    }, io.env);
+  } catch (e) {
+    if (e instanceof FioConfigError) return `fio: ${e.message}`;
+    throw e;
+  }
+  return undefined;
+}
+
 /** Pre-validates fio's arguments locally (exit 2 naming the bad option), then runs them inside the host. */
 export async function runFioCommand(argv: readonly string[], api: HostApi | undefined, io: Io): Promise<number> {
   const local = argv.some((a) => a === '--help' || a === '-h' || a === '--version' || a.startsWith('--cmdhelp'));
@@ -358,19 +376,6 @@ export async function runFioCommand(argv: readonly string[], api: HostApi | unde
     return runFio(argv, { host: { open: () => undefined }, stdout: io.stdout, stderr: io.stderr });
   }
   const files = localFiles(argv, io);
-  try {
-    resolveAll(parseCommandLine(argv), (f) => {
-      const t = files[f];
-      if (t === undefined) throw new FioConfigError(`${f}: cannot read job file`, f);
-      return t;
-    }, io.env);
-  } catch (e) {
-    if (e instanceof FioConfigError) {
-      io.stderr.write(`fio: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
   const run = randomUUID();
   let defaultFilename: string | undefined;
   if (api.embedded) {

@@ -8,11 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { UsageError, parseFlags, formatFlags, getStr, getList, type FlagSpec, type Parsed } from './args.ts';
 import { openHost, NoHostError, type HostApi } from './api.ts';
 import { NVME_COMMANDS } from './nvme.ts';
-import { BLOCK_COMMANDS, runFioCommand } from './block.ts';
+import { BLOCK_COMMANDS, runFioCommand, checkFioArgs } from './block.ts';
+import { parseNullSpec } from '../daemon/null-spec.ts';
 import type { CommandDef, Io } from './types.ts';
 import { ControlError } from '../control/client.ts';
 import { createLogger, isLogLevel } from '../../src/util/log.ts';
-import { runHostCommand, HOST_FLAGS } from '../daemon/run.ts';
+import { runHostCommand, HOST_FLAGS, HOST_SUMMARY } from '../daemon/run.ts';
 
 export type { Io, Out } from './types.ts';
 
@@ -31,7 +32,7 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
 
 const HOST_CMD: CommandDef = {
   name: 'host',
-  summary: 'run the host daemon (attach devices, rnull, NBD, control channel)',
+  summary: HOST_SUMMARY,
   synopsis: 'host [--attach URL[#TOKEN]]... [--null SPEC]... [--export DISK]... [--control HOST:PORT] [options]',
   flags: HOST_FLAGS,
   args: { min: 0, max: 0, names: [] },
@@ -246,8 +247,24 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       throw e;
     }
   }
-  if (cmd.name === 'fio' && (parsed.positionals.some((a) => a === '--help' || a === '-h' || a === '--version' || a.startsWith('--cmdhelp')))) {
-    return runFioCommand(parsed.positionals, undefined, io);
+  if (cmd.name === 'fio') {
+    if (parsed.positionals.some((a) => a === '--help' || a === '-h' || a === '--version' || a.startsWith('--cmdhelp'))) return runFioCommand(parsed.positionals, undefined, io);
+    const bad = checkFioArgs(parsed.positionals, io);
+    if (bad !== undefined) return fail(bad);
+  }
+  // One-shot host options are checked before anything starts.
+  try {
+    for (const n of getList(globals, 'null')) {
+      try {
+        parseNullSpec(n);
+      } catch (e) {
+        throw new UsageError(`--null ${n}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    for (const d of getList(globals, 'device')) checkWsUrl(d, '--device');
+  } catch (e) {
+    if (e instanceof UsageError) return fail(e.message);
+    throw e;
   }
   let api: HostApi | undefined;
   try {
@@ -265,6 +282,17 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   } finally {
     await api?.close().catch(() => undefined);
   }
+}
+
+/** ws:// or wss:// URL (a #TOKEN fragment allowed). */
+export function checkWsUrl(u: string, flag: string): void {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw new UsageError(`${flag} ${u}: not a URL (ws://HOST:PORT/)`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new UsageError(`${flag} ${u}: expected ws:// or wss://`);
 }
 
 function globalsBack(g: Parsed): string[] {

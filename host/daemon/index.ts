@@ -13,12 +13,16 @@
 //   await host.shutdown('SIGTERM');   // NBD close → rnvme orderly shutdown (CC.SHN) → rnull power-off
 //
 // Control channel commands (JSON over ws, QMP framing shared with the device
-// daemon's device/control/qmp.ts): query-status, query-disks, query-blockstats,
-// host-attach {url, token?}, host-detach {controller}, null-create {spec} /
-// null-set / null-get / null-power / null-remove / null-list / null-features,
-// queue-get / queue-set, nbd-export {spec} / nbd-unexport {name} / query-nbd,
-// cli-run {argv} (runs any CLI command inside the host; output arrives as
-// CLI_OUTPUT events {run, stream, data} before the answer {exitCode}), quit.
+// daemon's device/control/qmp.ts; `query-commands` lists them): query-status,
+// query-disks, query-controllers, query-blockstats, host-attach {url, token?},
+// host-detach {controller}, nvme-admin {device, op: identify|get-log|
+// get-feature|set-feature|format|flush|reset|rescan, …} (data as base64),
+// null-create {spec} / null-mkdir / null-set / null-get / null-power /
+// null-remove / null-list / null-features, queue-get / queue-set,
+// nbd-export {spec} / nbd-unexport {name} / query-nbd, fio-run {argv, files?,
+// run?} (fio's output arrives as FIO_OUTPUT events {run, stream, data} before
+// the answer {exitCode}) / fio-cancel {run}, quit. Events: CONTROLLER_ATTACHED,
+// CONTROLLER_DETACHED, NULL_CREATED, NBD_EXPORT_ADDED, SHUTDOWN.
 export { HostDaemon, type HostDaemonOptions, type DiskSummary, type AttachOptions } from './host.ts';
 export type { NvmeControllerPort, NvmeControllerSummary, NvmeAdminResult } from './nvme-port.ts';
 export { parseNullSpec, type NullSpec } from './null-spec.ts';

@@ -5,16 +5,20 @@
 // control channel, or stdin EOF with --exit-on-stdin-eof → orderly shutdown
 // (NBD close, NVMe CC.SHN shutdown, rnull power-off), exit 0.
 import { readFileSync } from 'node:fs';
-import { UsageError, parseFlags, formatFlags, getStr, getBool, getInt, getList, type FlagSpec } from '../cli/args.ts';
+import { UsageError, parseIntArg, parseFlags, formatFlags, getStr, getBool, getInt, getList, type FlagSpec } from '../cli/args.ts';
 import type { Io } from '../cli/types.ts';
 import type { Logger } from '../../src/util/log.ts';
 import { HostDaemon } from './host.ts';
+import { parseNullSpec } from './null-spec.ts';
+import { parseExportSpec } from '../nbd/index.ts';
+import { RNVME_OPTIONS, resolveOptions } from '../drivers/rnvme/index.ts';
 import { defaultStateFile } from '../cli/api.ts';
 
 export const HOST_FLAGS: FlagSpec[] = [
   { name: 'attach', type: 'string', repeat: true, arg: 'URL[#TOKEN]', help: 'attach the device daemon at URL (rnvme probe → nvmeN, disks nvmeNn1…)' },
   { name: 'token', type: 'string', arg: 'TOKEN', help: 'device daemon token for --attach URLs without #TOKEN (default: NVMELAB_TOKEN)' },
   { name: 'token-file', type: 'string', arg: 'FILE', help: 'read that device token from FILE' },
+  { name: 'rnvme', type: 'string', repeat: true, arg: 'KEY=VALUE[,…]', help: 'rnvme driver options for --attach (io_queues=2,io_queue_depth=256,use_dbbuf=0,…)' },
   { name: 'null', type: 'string', repeat: true, arg: 'SPEC', help: 'create an rnull device: NAME[,key=value…] with null_blk options (gb=1,bs=4096,irqmode=1,memory_backed=1,…)' },
   { name: 'export', type: 'string', repeat: true, arg: 'SPEC', help: 'export a disk over NBD: DISK[,ro][,name=N][,desc=T] or nbd://HOST:PORT/DISK' },
   { name: 'nbd-listen', type: 'string', repeat: true, arg: 'ADDR', help: 'NBD listen address HOST:PORT or unix:PATH', default: '127.0.0.1:10809' },
@@ -32,9 +36,12 @@ export const HOST_FLAGS: FlagSpec[] = [
   { name: 'help', short: 'h', type: 'bool', help: 'this help' },
 ];
 
+export const HOST_SUMMARY = 'run the host daemon (attach devices, rnull, NBD, control channel)';
+
 export const HOST_USAGE = `usage: nvmelab host [options]
 
-Runs the host daemon: a Linux-like block layer with rnvme controllers attached
+${HOST_SUMMARY}.
+The host daemon is a Linux-like block layer with rnvme controllers attached
 to device daemons and rnull devices, an NBD server, and a QMP-style control
 channel. Prints \`control ws://HOST:PORT/control\` when ready.
 
@@ -54,9 +61,36 @@ function readFirstLine(file: string, flag: string): string {
   return line;
 }
 
+/** `--rnvme io_queues=2,use_dbbuf=0` → validated rnvme options (UsageError naming the bad one). */
+export function parseRnvmeOptions(specs: readonly string[]): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const spec of specs) {
+    for (const kv of spec.split(',')) {
+      if (kv === '') continue;
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--rnvme ${kv}: expected KEY=VALUE`);
+      const k = kv.slice(0, eq);
+      const v = kv.slice(eq + 1);
+      const info = RNVME_OPTIONS.find((o) => o.name === k);
+      if (info === undefined) throw new UsageError(`--rnvme: unknown rnvme option '${k}'`);
+      if (info.type === 'bool') {
+        if (!['0', '1', 'on', 'off', 'true', 'false'].includes(v)) throw new UsageError(`--rnvme ${k}=${v}: expected 0 or 1`);
+        out[k] = v === '1' || v === 'on' || v === 'true';
+      } else out[k] = parseIntArg(v, `--rnvme ${k}`, info.min ?? 0, info.max ?? Number.MAX_SAFE_INTEGER);
+    }
+  }
+  try {
+    resolveOptions(out);
+  } catch (e) {
+    throw new UsageError(`--rnvme: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return out;
+}
+
 /** Runs the host until shutdown. Returns the exit code (0 clean, 1 start-up failure, 2 usage). */
 export async function runHostCommand(argv: readonly string[], io: Io, logger: Logger): Promise<number> {
   let p;
+  let driverOptions: Record<string, number | boolean> = {};
   try {
     p = parseFlags(argv, HOST_FLAGS);
     if (p.positionals.length > 0) throw new UsageError(`unexpected argument '${p.positionals[0] ?? ''}'`);
@@ -70,6 +104,21 @@ export async function runHostCommand(argv: readonly string[], io: Io, logger: Lo
         throw new UsageError(`--attach ${u}: not a URL (ws://HOST:PORT/)`);
       }
       if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new UsageError(`--attach ${u}: expected ws:// or wss://`);
+    }
+    driverOptions = parseRnvmeOptions(getList(p, 'rnvme'));
+    for (const n of getList(p, 'null')) {
+      try {
+        parseNullSpec(n);
+      } catch (e) {
+        throw new UsageError(`--null ${n}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    for (const x of getList(p, 'export')) {
+      try {
+        parseExportSpec(x);
+      } catch (e) {
+        throw new UsageError(e instanceof Error ? e.message : String(e));
+      }
     }
   } catch (e) {
     if (e instanceof UsageError) {
@@ -119,7 +168,7 @@ export async function runHostCommand(argv: readonly string[], io: Io, logger: Lo
   }
   try {
     for (const u of getList(p, 'attach')) {
-      const c = await host.attach(u, { token: deviceToken });
+      const c = await host.attach(u, { token: deviceToken, driverOptions });
       const s = c.summary();
       io.stdout.write(`attached ${s.name} ${s.url} ${s.namespaces.map((n) => n.disk).join(' ')}\n`);
     }

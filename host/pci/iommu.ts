@@ -124,10 +124,12 @@ export class Iommu {
    * bytes as they are now; page slack reads as zeros).
    */
   read(iova: number, len: number): DmaReadResult {
-    const w = this.check(iova, len, PROT_READ, 'read');
-    if (!('backing' in w)) return { ok: false, fault: w };
-    const win = w;
+    const win = this.check(iova, len, PROT_READ, 'read');
+    if (!('backing' in win)) return { ok: false, fault: win };
     const out = new Uint8Array(len);
+    // SAFETY: check() proved [iova, iova+len) inside this one window, readable;
+    // clamping to the backing's span (window INVARIANT: it lies inside the
+    // window) copies only mapped bytes, and the rest of `out` is page slack.
     const from = Math.max(iova, win.dataIova);
     const to = Math.min(iova + len, win.dataIova + win.backing.length);
     if (to > from) out.set(win.backing.subarray(from - win.dataIova, to - win.dataIova), from - iova);
@@ -143,9 +145,10 @@ export class Iommu {
    */
   write(iova: number, data: Uint8Array): IommuFault | undefined {
     const len = data.length;
-    const w = this.check(iova, len, PROT_WRITE, 'write');
-    if (!('backing' in w)) return w;
-    const win = w;
+    const win = this.check(iova, len, PROT_WRITE, 'write');
+    if (!('backing' in win)) return win;
+    // SAFETY: as in read(): inside one writable window, and the clamp keeps
+    // the copy inside the backing, so no host byte outside the mapping changes.
     const from = Math.max(iova, win.dataIova);
     const to = Math.min(iova + len, win.dataIova + win.backing.length);
     if (to > from) win.backing.set(data.subarray(from - iova, to - iova), from - win.dataIova);
@@ -160,6 +163,7 @@ export class Iommu {
     return this.ring.slice();
   }
 
+  /** The window holding all of [iova, iova+len) with permission `need`, or the fault (counted and logged). */
   private check(iova: number, len: number, need: number, dir: 'read' | 'write'): IommuWindow | IommuFault {
     let reason: IommuFault['reason'] | undefined;
     let w: IommuWindow | undefined;

@@ -45,6 +45,34 @@ function delta(a: number, b: number): number {
   return b >= a ? b - a : b;
 }
 
+/** The six per-direction columns of iostat -x (read, write and discard share the formulas). */
+interface DirectionRates {
+  /** r/s: completed requests per second. */
+  perSec: number;
+  /** rkB/s: KiB per second (a sector is 512 bytes). */
+  kBPerSec: number;
+  /** rrqm/s: requests merged per second. */
+  mergedPerSec: number;
+  /** %rrqm: share of requests merged before issue. */
+  pctMerged: number;
+  /** r_await: mean time per completed request, ms. */
+  await: number;
+  /** rareq-sz: mean request size, KiB. */
+  areqSz: number;
+}
+
+function directionRates(ios: number, merges: number, sectors: number, ticks: number, secs: number): DirectionRates {
+  const kB = sectors / 2;
+  return {
+    perSec: ios / secs,
+    kBPerSec: kB / secs,
+    mergedPerSec: merges / secs,
+    pctMerged: merges + ios > 0 ? (merges / (merges + ios)) * 100 : 0,
+    await: ios > 0 ? ticks / ios : 0,
+    areqSz: ios > 0 ? kB / ios : 0,
+  };
+}
+
 /**
  * Computes one row from `prev` and `cur` taken `intervalMs` apart. With
  * `prev` undefined, the counters since the disk appeared are used with
@@ -52,40 +80,21 @@ function delta(a: number, b: number): number {
  */
 export function computeIostat(device: string, prev: DiskStat | undefined, cur: DiskStat, intervalMs: number): IostatRow {
   if (!(intervalMs > 0)) throw new RangeError(`interval must be > 0 ms (got ${intervalMs})`);
-  const p = prev;
-  const d = (k: keyof DiskStat): number => (p === undefined ? cur[k] : delta(p[k], cur[k]));
+  const d = (k: keyof DiskStat): number => (prev === undefined ? cur[k] : delta(prev[k], cur[k]));
   const secs = intervalMs / 1000;
-  const rIos = d('readIos'); const rMrg = d('readMerges'); const rSec = d('readSectors'); const rTk = d('readTicks');
-  const wIos = d('writeIos'); const wMrg = d('writeMerges'); const wSec = d('writeSectors'); const wTk = d('writeTicks');
-  const dIos = d('discardIos'); const dMrg = d('discardMerges'); const dSec = d('discardSectors'); const dTk = d('discardTicks');
-  const fIos = d('flushIos'); const fTk = d('flushTicks');
-  const ioTicks = d('ioTicks'); const inQueue = d('timeInQueue');
-  const pctMerged = (m: number, n: number): number => (m + n > 0 ? (m / (m + n)) * 100 : 0);
-  const per = (x: number, n: number): number => (n > 0 ? x / n : 0);
+  const r = directionRates(d('readIos'), d('readMerges'), d('readSectors'), d('readTicks'), secs);
+  const w = directionRates(d('writeIos'), d('writeMerges'), d('writeSectors'), d('writeTicks'), secs);
+  const dc = directionRates(d('discardIos'), d('discardMerges'), d('discardSectors'), d('discardTicks'), secs);
+  const fIos = d('flushIos');
   return {
     device,
-    'r/s': rIos / secs,
-    'rkB/s': rSec / 2 / secs,
-    'rrqm/s': rMrg / secs,
-    '%rrqm': pctMerged(rMrg, rIos),
-    r_await: per(rTk, rIos),
-    'rareq-sz': per(rSec / 2, rIos),
-    'w/s': wIos / secs,
-    'wkB/s': wSec / 2 / secs,
-    'wrqm/s': wMrg / secs,
-    '%wrqm': pctMerged(wMrg, wIos),
-    w_await: per(wTk, wIos),
-    'wareq-sz': per(wSec / 2, wIos),
-    'd/s': dIos / secs,
-    'dkB/s': dSec / 2 / secs,
-    'drqm/s': dMrg / secs,
-    '%drqm': pctMerged(dMrg, dIos),
-    d_await: per(dTk, dIos),
-    'dareq-sz': per(dSec / 2, dIos),
+    'r/s': r.perSec, 'rkB/s': r.kBPerSec, 'rrqm/s': r.mergedPerSec, '%rrqm': r.pctMerged, r_await: r.await, 'rareq-sz': r.areqSz,
+    'w/s': w.perSec, 'wkB/s': w.kBPerSec, 'wrqm/s': w.mergedPerSec, '%wrqm': w.pctMerged, w_await: w.await, 'wareq-sz': w.areqSz,
+    'd/s': dc.perSec, 'dkB/s': dc.kBPerSec, 'drqm/s': dc.mergedPerSec, '%drqm': dc.pctMerged, d_await: dc.await, 'dareq-sz': dc.areqSz,
     'f/s': fIos / secs,
-    f_await: per(fTk, fIos),
-    'aqu-sz': inQueue / intervalMs,
-    '%util': Math.min(100, (ioTicks / intervalMs) * 100),
+    f_await: fIos > 0 ? d('flushTicks') / fIos : 0,
+    'aqu-sz': d('timeInQueue') / intervalMs,
+    '%util': Math.min(100, (d('ioTicks') / intervalMs) * 100),
   };
 }
 

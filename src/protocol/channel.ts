@@ -380,7 +380,8 @@ export class Channel {
       frame = this.cork[0] ?? new Uint8Array(0);
     } else {
       const hl = arrayHeaderLength(n);
-      frame = new Uint8Array(hl + this.corkBytes);
+      // Not zero-filled: every byte is written below.
+      frame = Buffer.allocUnsafe(hl + this.corkBytes);
       writeArrayHeader(frame, n);
       let pos = hl;
       for (const c of this.cork) {

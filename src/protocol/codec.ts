@@ -3,9 +3,9 @@
 // checked (type, range, required/optional, direction) and anything else
 // becomes a ProtocolError with a stable code. decodeFrame never throws.
 import { Packr, Unpackr } from 'msgpackr';
-import { protocolError, isErrorCode, type ProtocolError } from './errors.ts';
+import { protocolError, isErrorCode, type ErrorCode, type ProtocolError } from './errors.ts';
 import {
-  CloseCode, MAX_ID, MAX_WIRE_INT, REGION_NAMES, maySend,
+  CloseCode, MAX_ID, MAX_WIRE_INT, POSTED, REGION_NAMES, maySend,
   type DeviceInfo, type ErrMsg, type Message, type MessageType, type OkMsg, type RegionFlag,
   type RegionInfo, type RegionName, type Side, MESSAGE_TYPES,
 } from './messages.ts';
@@ -16,9 +16,212 @@ import {
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-/** Encode one message (a msgpack map). The result may be a view into a shared buffer: do not modify it. */
+/**
+ * Encode one message (a msgpack map). The result is a view into a shared
+ * buffer that later encodes never overwrite (a fresh one is taken when it is
+ * full): do not modify it, and copy it before handing it to anything that
+ * transfers the whole underlying ArrayBuffer.
+ *
+ * The hot types (region_read/write, dma_read/write, irq, ok) are written by a
+ * hand encoder: the same msgpack a generic encoder produces for the
+ * protocol's fields — a map with the defined fields only, integers in their
+ * shortest form (float64 above 2^32-1, as msgpackr does), bytes as bin — but
+ * without per-message key encoding or allocation beyond the returned view.
+ * Anything unusual (other types, fields out of range) goes through msgpackr.
+ */
 export function encodeMessage(msg: Message): Uint8Array {
+  const start = encodeHot(msg);
+  if (start >= 0) return slab.subarray(start, slabPos);
   return packr.pack(msg);
+}
+
+// ---------------------------------------------------------------------------
+// Hot-path encoder. Writes into `slab` at `slabPos`; never reuses bytes that
+// were handed out (views stay valid), takes a new slab when this one is full.
+
+const SLAB_SIZE = 256 * 1024;
+let slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let slabPos = 0;
+
+/** fixstr bytes of an ASCII string shorter than 32 characters. */
+function fixstr(text: string): Uint8Array {
+  const b = new Uint8Array(1 + text.length);
+  b[0] = 0xa0 | text.length;
+  for (let i = 0; i < text.length; i++) b[i + 1] = text.charCodeAt(i);
+  return b;
+}
+const K_T = fixstr('t');
+const K_ID = fixstr('id');
+const K_REGION = fixstr('region');
+const K_OFF = fixstr('off');
+const K_LEN = fixstr('len');
+const K_DATA = fixstr('data');
+const K_IOVA = fixstr('iova');
+const K_VEC = fixstr('vec');
+const V_REGION_READ = fixstr('region_read');
+const V_REGION_WRITE = fixstr('region_write');
+const V_DMA_READ = fixstr('dma_read');
+const V_DMA_WRITE = fixstr('dma_write');
+const V_IRQ = fixstr('irq');
+const V_OK = fixstr('ok');
+const V_REGIONS: Readonly<Record<RegionName, Uint8Array>> = {
+  config: fixstr('config'), bar0: fixstr('bar0'), bar1: fixstr('bar1'), bar2: fixstr('bar2'),
+  bar3: fixstr('bar3'), bar4: fixstr('bar4'), bar5: fixstr('bar5'),
+};
+
+function okUint(n: unknown): boolean {
+  return typeof n === 'number' && n >= 0 && n <= MAX_WIRE_INT && Number.isInteger(n);
+}
+function okBytes(b: unknown): boolean {
+  return b instanceof Uint8Array;
+}
+
+/** Encode a hot-type message at the slab's end; returns its start, or -1 to use the generic encoder. */
+function encodeHot(m: Message): number {
+  let size: number;
+  // Upper bounds: map header 1, t 1+13, id 3+5, region 7+7, off/len/iova 5+9, vec 4+5, data 5+5+bytes.
+  switch (m.t) {
+    case 'region_read':
+      if (!okUint(m.off) || !okUint(m.len) || (m.id !== undefined && !okUint(m.id)) || V_REGIONS[m.region] === undefined) return -1;
+      size = 1 + 14 + 8 + 14 + 14 + 14;
+      break;
+    case 'region_write':
+      if (!okUint(m.off) || !okBytes(m.data) || (m.id !== undefined && !okUint(m.id)) || V_REGIONS[m.region] === undefined) return -1;
+      size = 1 + 14 + 8 + 14 + 14 + 10 + m.data.length;
+      break;
+    case 'dma_read':
+      if (!okUint(m.iova) || !okUint(m.len) || (m.id !== undefined && !okUint(m.id))) return -1;
+      size = 1 + 14 + 8 + 14 + 14;
+      break;
+    case 'dma_write':
+      if (m.id !== undefined || !okUint(m.iova) || !okBytes(m.data)) return -1;
+      size = 1 + 14 + 14 + 10 + m.data.length;
+      break;
+    case 'irq':
+      if (m.id !== undefined || !okUint(m.vec)) return -1;
+      size = 1 + 14 + 9;
+      break;
+    case 'ok':
+      // Only the common answers: with data or nothing (hello's answer is generic).
+      if (m.proto !== undefined || m.maxFrame !== undefined || m.maxOutstanding !== undefined || m.info !== undefined) return -1;
+      if (!okUint(m.id) || (m.data !== undefined && !okBytes(m.data))) return -1;
+      size = 1 + 14 + 8 + (m.data === undefined ? 0 : 10 + m.data.length);
+      break;
+    default:
+      return -1;
+  }
+  if (slabPos + size > slab.length) {
+    slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, size));
+    slabPos = 0;
+  }
+  const start = slabPos;
+  let p = start + 1;
+  let n = 1;
+  const b = slab;
+  switch (m.t) {
+    case 'region_read':
+      p = putStr(b, p, K_T, V_REGION_READ);
+      if (m.id !== undefined) { p = putUint(b, putKey(b, p, K_ID), m.id); n++; }
+      p = putStr(b, p, K_REGION, V_REGIONS[m.region]);
+      p = putUint(b, putKey(b, p, K_OFF), m.off);
+      p = putUint(b, putKey(b, p, K_LEN), m.len);
+      n += 3;
+      break;
+    case 'region_write':
+      p = putStr(b, p, K_T, V_REGION_WRITE);
+      if (m.id !== undefined) { p = putUint(b, putKey(b, p, K_ID), m.id); n++; }
+      p = putStr(b, p, K_REGION, V_REGIONS[m.region]);
+      p = putUint(b, putKey(b, p, K_OFF), m.off);
+      p = putBin(b, putKey(b, p, K_DATA), m.data);
+      n += 3;
+      break;
+    case 'dma_read':
+      p = putStr(b, p, K_T, V_DMA_READ);
+      if (m.id !== undefined) { p = putUint(b, putKey(b, p, K_ID), m.id); n++; }
+      p = putUint(b, putKey(b, p, K_IOVA), m.iova);
+      p = putUint(b, putKey(b, p, K_LEN), m.len);
+      n += 2;
+      break;
+    case 'dma_write':
+      p = putStr(b, p, K_T, V_DMA_WRITE);
+      p = putUint(b, putKey(b, p, K_IOVA), m.iova);
+      p = putBin(b, putKey(b, p, K_DATA), m.data);
+      n += 2;
+      break;
+    case 'irq':
+      p = putStr(b, p, K_T, V_IRQ);
+      p = putUint(b, putKey(b, p, K_VEC), m.vec);
+      n += 1;
+      break;
+    case 'ok':
+      p = putStr(b, p, K_T, V_OK);
+      p = putUint(b, putKey(b, p, K_ID), m.id);
+      n += 1;
+      if (m.data !== undefined) { p = putBin(b, putKey(b, p, K_DATA), m.data); n++; }
+      break;
+    default:
+      return -1;
+  }
+  b[start] = 0x80 | n; // fixmap
+  slabPos = p;
+  return start;
+}
+
+function putKey(b: Buffer, p: number, key: Uint8Array): number {
+  for (let i = 0; i < key.length; i++) b[p + i] = key[i] as number;
+  return p + key.length;
+}
+function putStr(b: Buffer, p: number, key: Uint8Array, value: Uint8Array): number {
+  return putKey(b, putKey(b, p, key), value);
+}
+/** msgpack unsigned integer, shortest form; above 2^32-1 as float64 (as msgpackr writes JS numbers). */
+function putUint(b: Buffer, p: number, v: number): number {
+  if (v < 0x80) {
+    b[p] = v;
+    return p + 1;
+  }
+  if (v < 0x100) {
+    b[p] = 0xcc;
+    b[p + 1] = v;
+    return p + 2;
+  }
+  if (v < 0x10000) {
+    b[p] = 0xcd;
+    b[p + 1] = v >>> 8;
+    b[p + 2] = v & 0xff;
+    return p + 3;
+  }
+  if (v <= 0xffff_ffff) {
+    b[p] = 0xce;
+    b.writeUInt32BE(v, p + 1);
+    return p + 5;
+  }
+  b[p] = 0xcb;
+  b.writeDoubleBE(v, p + 1);
+  return p + 9;
+}
+function putBin(b: Buffer, p: number, data: Uint8Array): number {
+  const n = data.length;
+  if (n < 0x100) {
+    b[p] = 0xc4;
+    b[p + 1] = n;
+    p += 2;
+  } else if (n < 0x10000) {
+    b[p] = 0xc5;
+    b[p + 1] = n >>> 8;
+    b[p + 2] = n & 0xff;
+    p += 3;
+  } else {
+    b[p] = 0xc6;
+    b.writeUInt32BE(n, p + 1);
+    p += 5;
+  }
+  if (n <= 16) {
+    for (let i = 0; i < n; i++) b[p + i] = data[i] as number;
+  } else {
+    b.set(data, p);
+  }
+  return p + n;
 }
 
 /** Encode a batch (a msgpack array of maps). */
@@ -99,8 +302,9 @@ function errText(e: unknown): string {
 // Field validators. Each returns the value or `undefined` when invalid.
 
 function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
-    && Object.getPrototypeOf(v) === Object.prototype;
+  // A plain object only (arrays, byte arrays and objects with another prototype,
+  // e.g. from a `__proto__` key, are not maps).
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 const BIG_MAX_WIRE_INT = BigInt(MAX_WIRE_INT);
@@ -186,125 +390,181 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
+// Hot path: decodeValue runs once per incoming message, so it allocates only
+// the validated message itself — no per-call closures (tsx's keepNames wraps
+// each one in a __name() call) and no helper objects. Field checks record the
+// first failure in `fieldError`; decoding is synchronous, so one module-level
+// slot is safe.
+let fieldError: string | undefined;
+
+function fail(msg: string): void {
+  if (fieldError === undefined) fieldError = msg;
+}
+function uintField(o: Record<string, unknown>, key: string, max: number = MAX_WIRE_INT): number {
+  const v = o[key];
+  // Fast path: a msgpack int (or float64) that is already a valid integer.
+  if (typeof v === 'number' && v >= 0 && v <= max && Number.isInteger(v)) return v + 0; // -0 → 0
+  const n = wireUint(v, max);
+  if (n === undefined) {
+    fail(`${key} must be an unsigned integer <= ${max}, got ${describe(v)}`);
+    return 0;
+  }
+  return n;
+}
+function optUintField(o: Record<string, unknown>, key: string, max: number = MAX_WIRE_INT): number | undefined {
+  return o[key] === undefined ? undefined : uintField(o, key, max);
+}
+function strField(o: Record<string, unknown>, key: string): string {
+  const v = o[key];
+  if (typeof v !== 'string') {
+    fail(`${key} must be a string, got ${describe(v)}`);
+    return '';
+  }
+  return v;
+}
+function bytesField(o: Record<string, unknown>, key: string): Uint8Array {
+  const v = o[key];
+  if (!isBytes(v)) {
+    fail(`${key} must be bin (bytes), got ${describe(v)}`);
+    return EMPTY;
+  }
+  return v;
+}
+function regionField(o: Record<string, unknown>, key: string): RegionName {
+  const v = o[key];
+  switch (v) {
+    case 'config': case 'bar0': case 'bar1': case 'bar2': case 'bar3': case 'bar4': case 'bar5':
+      return v;
+    default:
+      fail(`${key} must be one of ${REGION_NAMES.join(', ')}, got ${describe(v)}`);
+      return 'config';
+  }
+}
+
 function isMessageType(t: unknown): t is MessageType {
   return typeof t === 'string' && (MESSAGE_TYPES as readonly string[]).includes(t);
+}
+
+function elementError(code: ErrorCode, msg: string, id: number | undefined, type: string | undefined): ProtocolError {
+  const o: { id?: number; type?: string } = {};
+  if (id !== undefined) o.id = id;
+  if (type !== undefined) o.type = type;
+  return protocolError(code, msg, o);
 }
 
 /** Validate one element of a frame received by `receiver`. */
 export function decodeValue(v: unknown, receiver: Side): Message | ProtocolError {
   if (!isRecord(v)) return protocolError('bad_message', `message must be a map, got ${describe(v)}`);
   const rawId = v.id;
-  const idOk = rawId === undefined ? undefined : wireUint(rawId, MAX_ID);
+  let id: number | undefined;
+  if (rawId !== undefined) {
+    id = typeof rawId === 'number' && rawId >= 0 && rawId <= MAX_ID && Number.isInteger(rawId) ? rawId + 0 : wireUint(rawId, MAX_ID);
+  }
   const t = v.t;
   const type = typeof t === 'string' ? t : undefined;
-  const errOpts = (): { id?: number; type?: string } => {
-    const o: { id?: number; type?: string } = {};
-    if (idOk !== undefined) o.id = idOk;
-    if (type !== undefined) o.type = type;
-    return o;
-  };
-  if (rawId !== undefined && idOk === undefined) {
-    return protocolError('bad_message', `id must be a uint32, got ${describe(rawId)}`, errOpts());
+  if (rawId !== undefined && id === undefined) {
+    return elementError('bad_message', `id must be a uint32, got ${describe(rawId)}`, undefined, type);
   }
-  if (!isMessageType(t)) {
-    return protocolError('unknown_type', `unknown message type ${describe(t)}`, errOpts());
-  }
+  if (!isMessageType(t)) return elementError('unknown_type', `unknown message type ${describe(t)}`, id, type);
   const sender: Side = receiver === 'host' ? 'device' : 'host';
-  if (!maySend(sender, t)) {
-    return protocolError('unknown_type', `${t} may not be sent by the ${sender}`, errOpts());
-  }
-  const f = new Fields(v);
-  const needId = (): number => {
-    if (idOk === undefined) f.fail(`${t} is a request and needs an id`);
-    return idOk ?? 0;
-  };
+  if (!maySend(sender, t)) return elementError('unknown_type', `${t} may not be sent by the ${sender}`, id, type);
+  fieldError = undefined;
+  if (id === undefined && !POSTED[t] ) fail(`${t} is a request and needs an id`);
+  const rid = id ?? 0;
   let m: Message;
   switch (t) {
     case 'hello': {
-      const id = needId();
-      const proto = f.uint('proto');
-      const maxFrame = f.uint('maxFrame');
-      const maxOutstanding = f.optUint('maxOutstanding', MAX_ID);
-      m = maxOutstanding === undefined ? { t, id, proto, maxFrame } : { t, id, proto, maxFrame, maxOutstanding };
+      const proto = uintField(v, 'proto');
+      const maxFrame = uintField(v, 'maxFrame');
+      const maxOutstanding = optUintField(v, 'maxOutstanding', MAX_ID);
+      m = maxOutstanding === undefined ? { t, id: rid, proto, maxFrame } : { t, id: rid, proto, maxFrame, maxOutstanding };
       break;
     }
-    case 'region_read': {
-      const id = needId();
-      m = { t, id, region: f.region('region'), off: f.uint('off'), len: f.uint('len') };
+    case 'region_read':
+      m = { t, id: rid, region: regionField(v, 'region'), off: uintField(v, 'off'), len: uintField(v, 'len') };
       break;
-    }
     case 'region_write': {
-      const region = f.region('region');
-      const off = f.uint('off');
-      const data = f.bytes('data');
-      m = idOk === undefined ? { t, region, off, data } : { t, id: idOk, region, off, data };
+      const region = regionField(v, 'region');
+      const off = uintField(v, 'off');
+      const data = bytesField(v, 'data');
+      m = id === undefined ? { t, region, off, data } : { t, id, region, off, data };
       break;
     }
     case 'dma_map': {
-      const id = needId();
-      const iova = f.uint('iova');
-      const len = f.uint('len');
-      const prot = f.uint('prot', 3);
+      const iova = uintField(v, 'iova');
+      const len = uintField(v, 'len');
+      const prot = uintField(v, 'prot', 3);
       if (prot !== 1 && prot !== 2 && prot !== 3) {
-        f.fail(`prot must be 1 (read), 2 (write) or 3 (both), got ${describe(v.prot)}`);
-        return protocolError('bad_message', `${t}: ${f.error ?? 'bad prot'}`, errOpts());
+        fail(`prot must be 1 (read), 2 (write) or 3 (both), got ${describe(v.prot)}`);
+        return elementError('bad_message', `${t}: ${fieldError ?? 'bad prot'}`, id, type);
       }
-      m = { t, id, iova, len, prot };
+      m = { t, id: rid, iova, len, prot };
       break;
     }
     case 'dma_unmap':
-      m = { t, id: needId(), iova: f.uint('iova'), len: f.uint('len') };
+      m = { t, id: rid, iova: uintField(v, 'iova'), len: uintField(v, 'len') };
       break;
     case 'dma_read':
-      m = { t, id: needId(), iova: f.uint('iova'), len: f.uint('len') };
+      m = { t, id: rid, iova: uintField(v, 'iova'), len: uintField(v, 'len') };
       break;
     case 'dma_write':
       // A posted message's id is ignored (PROTOCOL.md "Malformed messages").
-      m = { t, iova: f.uint('iova'), data: f.bytes('data') };
+      m = { t, iova: uintField(v, 'iova'), data: bytesField(v, 'data') };
       break;
     case 'irq':
-      m = { t, vec: f.uint('vec', MAX_ID) };
+      m = { t, vec: uintField(v, 'vec', MAX_ID) };
       break;
     case 'reset':
-      m = { t, id: needId() };
+      m = { t, id: rid };
       break;
     case 'bye':
-      m = { t, reason: f.str('reason') };
+      m = { t, reason: strField(v, 'reason') };
       break;
     case 'ok':
-      m = decodeOk(f, needId());
+      if (id === undefined) fail('ok is an answer and needs an id');
+      m = decodeOk(v, rid);
       break;
     case 'err':
-      m = decodeErr(f, needId());
+      if (id === undefined) fail('err is an answer and needs an id');
+      m = decodeErr(v, rid);
       break;
   }
-  if (f.error !== undefined) return protocolError('bad_message', `${t}: ${f.error}`, errOpts());
+  const e = fieldError;
+  if (e !== undefined) {
+    fieldError = undefined;
+    return elementError('bad_message', `${t}: ${e}`, id, type);
+  }
   return m;
 }
 
-function decodeOk(f: Fields, id: number): OkMsg {
+function decodeOk(o: Record<string, unknown>, id: number): OkMsg {
+  const data = o.data;
+  // Fast path: the common answers carry nothing or only data.
+  if (o.proto === undefined && o.maxFrame === undefined && o.maxOutstanding === undefined && o.info === undefined) {
+    if (data === undefined) return { t: 'ok', id };
+    if (isBytes(data)) return { t: 'ok', id, data };
+  }
   const m: OkMsg = { t: 'ok', id };
-  const data = f.optBytes('data');
-  if (data !== undefined) m.data = data;
-  const proto = f.optUint('proto');
+  if (data !== undefined) m.data = bytesField(o, 'data');
+  const proto = optUintField(o, 'proto');
   if (proto !== undefined) m.proto = proto;
-  const maxFrame = f.optUint('maxFrame');
+  const maxFrame = optUintField(o, 'maxFrame');
   if (maxFrame !== undefined) m.maxFrame = maxFrame;
-  const maxOutstanding = f.optUint('maxOutstanding', MAX_ID);
+  const maxOutstanding = optUintField(o, 'maxOutstanding', MAX_ID);
   if (maxOutstanding !== undefined) m.maxOutstanding = maxOutstanding;
-  if (f.o.info !== undefined) {
-    const info = decodeInfo(f.o.info);
-    if (typeof info === 'string') f.fail(`info: ${info}`);
+  if (o.info !== undefined) {
+    const info = decodeInfo(o.info);
+    if (typeof info === 'string') fail(`info: ${info}`);
     else m.info = info;
   }
   return m;
 }
 
-function decodeErr(f: Fields, id: number): ErrMsg {
-  const rawCode = f.str('code');
-  const msg = f.str('msg');
+function decodeErr(o: Record<string, unknown>, id: number): ErrMsg {
+  const rawCode = strField(o, 'code');
+  const msg = strField(o, 'msg');
   // An unknown code from a newer peer is kept readable but mapped to a known one.
-  if (f.error === undefined && !isErrorCode(rawCode)) {
+  if (fieldError === undefined && !isErrorCode(rawCode)) {
     return { t: 'err', id, code: 'internal', msg: `[${rawCode}] ${msg}` };
   }
   return { t: 'err', id, code: isErrorCode(rawCode) ? rawCode : 'internal', msg };

@@ -51,6 +51,7 @@ test.serial('dropped-completions: timeouts → abort / reset; the workload conti
 test.serial('lost-interrupts: completions found by the next interrupt or by polling on timeout; no errors', async (t) => {
   const { device, host, disk } = await faultyDisk(t, { fixture: 'lost-interrupts' });
   const base = host.openMappings();
+  const event = device.waitEvent('FAULT_INJECTED', 10_000);
   const w = runWorkload(disk, { seed: 3, ops: 400, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
@@ -58,6 +59,7 @@ test.serial('lost-interrupts: completions found by the next interrupt or by poll
   t.is(host.ctrl.stats.resets, 0, 'a lost interrupt must not cost a reset');
   await assertNoLeaks(t, host, base);
   t.is((await device.faults()).injected, 8);
+  t.like((await event).data, { rule: 'no-irq', action: 'drop-interrupt' });
 });
 
 test.serial('slow-device: latency and a stalled queue, no errors, slow enable / shutdown waited for', async (t) => {

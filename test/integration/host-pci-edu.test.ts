@@ -6,6 +6,7 @@
 // FLR, and surprise removal followed by a clean re-attach.
 import test from 'ava';
 import { Mulberry32 } from '../../src/util/prng.ts';
+import { u32 } from '../../src/util/bytes.ts';
 import { startDevice, qmp, type DeviceDaemon } from '../helpers/daemon.ts';
 import { attachFunction, type PciFunction, type GoneInfo } from '../../host/pci/index.ts';
 
@@ -22,8 +23,17 @@ test.after.always(async () => {
   await dev?.stop();
 });
 
+// Functions a test attached: detached after every test even when it failed
+// half-way, so one failure does not cascade into "busy (4409)" for the rest.
+const attached: PciFunction[] = [];
+test.afterEach.always(async () => {
+  for (const fn of attached.splice(0)) await fn.detach();
+});
+
 async function attach(opts: { enable?: boolean } = {}): Promise<PciFunction> {
-  return attachFunction(dev.url, { token: 'edu-secret', name: 'edu0', ...opts });
+  const fn = await attachFunction(dev.url, { token: 'edu-secret', name: 'edu0', ...opts });
+  attached.push(fn);
+  return fn;
 }
 
 /** Seeded bytes. */
@@ -131,7 +141,7 @@ test.serial('DMA both ways through the IOMMU, data checked', async (t) => {
   const inb = fn.memory.mapStreaming(back, 'from-device');
   t.is(await eduDma(fn, out.iova, EDU_BUF, 4096, false) & CMD.ERROR, 0);
   // The device buffer now holds the pattern (read it through BAR0 as well).
-  t.is(await fn.bar(0).read32(EDU_BUF), (src[0] ?? 0) | ((src[1] ?? 0) << 8) | ((src[2] ?? 0) << 16) | (((src[3] ?? 0) << 24) >>> 0));
+  t.is(await fn.bar(0).read32(EDU_BUF), u32(src, 0));
   t.is(await eduDma(fn, EDU_BUF, inb.iova, 4096, true) & CMD.ERROR, 0);
   t.deepEqual(back, src, 'round trip host → edu → host');
 

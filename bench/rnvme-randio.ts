@@ -1,0 +1,103 @@
+// rnvme through the full stack, device daemon in another process:
+//   rnvme/randread/4k/qd{1,32,128}, rnvme/randwrite/4k/qd32, rnvme/read/128k/qd8
+// and variants of the 4 KiB random reads: +poll (polled queue, REQ_POLLED),
+// +cmb (SQs in the controller memory buffer), +dbbuf (shadow doorbells).
+// The base is interrupt-driven with MMIO doorbells. Ratios: QD1 latency over
+// channel/rtt, everything else IOPS over channel/posted/k16 (bench/channel-raw.ts),
+// both measured in the same run. Driven through the hot-path submit() (no
+// promise per I/O); data is mapped through the IOMMU per request.
+import { performance } from 'node:perf_hooks';
+import { REQ_FLAG, REQ_OP, type BlockDevice, type SubmitCallback } from '../host/block/index.ts';
+import { probeNvme, type RnvmeOptions } from '../host/drivers/rnvme/index.ts';
+import { startDevice } from '../test/helpers/daemon.ts';
+import { percentile } from './lib.ts';
+import type { Measurement, RunOptions, Scenario } from './lib.ts';
+
+interface Job { rw: 'randread' | 'randwrite' | 'read'; bs: number; qd: number; variant: '' | '+poll' | '+cmb' | '+dbbuf' }
+
+const NS_BYTES = 64 << 20;
+
+async function runJob(j: Job, o: RunOptions): Promise<Measurement> {
+  const dev = await startDevice({ args: ['-device', `nvme,serial=BENCH${j.variant === '+cmb' ? ',cmb_size_mb=2' : ''}`, '-device', `nvme-ns,nsid=1,size=${NS_BYTES}`] });
+  try {
+    const opts: Partial<RnvmeOptions> = { io_queues: 1, nr_cpus: 1, use_dbbuf: j.variant === '+dbbuf', use_cmb_sqes: j.variant === '+cmb', io_queue_depth: 256 };
+    if (j.variant === '+poll') opts.poll_queues = 1;
+    const ctrl = await probeNvme(dev.url, { options: opts });
+    try {
+      const disk = ctrl.disks[0];
+      if (disk === undefined) throw new Error('no disk');
+      const bd: BlockDevice = disk.open();
+      const flags = j.variant === '+poll' ? REQ_FLAG.POLLED : 0;
+      const op = j.rw === 'randwrite' ? REQ_OP.WRITE : REQ_OP.READ;
+      const blocks = NS_BYTES / j.bs;
+      const bufs = Array.from({ length: j.qd }, () => new Uint8Array(j.bs).fill(0x5a));
+      const starts = new Float64Array(j.qd);
+      let lats = new Float64Array(1 << 16);
+      let nl = 0;
+      let x = 12345;
+      let seq = 0;
+      let done = 0;
+      let target = 0;
+      let errors = 0;
+      let finish: () => void = () => {};
+      const nextOff = (): number => {
+        if (j.rw === 'read') { seq = (seq + 1) % blocks; return seq * j.bs; }
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        return (x % blocks) * j.bs;
+      };
+      const cbs: SubmitCallback[] = bufs.map((buf, slot) => {
+        const cb: SubmitCallback = (st) => {
+          const now = performance.now();
+          if (st !== 0) errors++;
+          if (nl === lats.length) { const l2 = new Float64Array(lats.length * 2); l2.set(lats); lats = l2; }
+          lats[nl++] = (now - (starts[slot] ?? now)) * 1000;
+          done++;
+          if (done + j.qd <= target) { starts[slot] = performance.now(); bd.submit(op, nextOff(), buf, flags, 0, cb); }
+          else if (done === target) finish();
+        };
+        return cb;
+      });
+      const runFor = async (n: number): Promise<number> => {
+        done = 0; target = n; nl = 0;
+        const t0 = performance.now();
+        await new Promise<void>((res) => {
+          finish = res;
+          for (let s = 0; s < j.qd; s++) { starts[s] = performance.now(); bd.submit(op, nextOff(), bufs[s] as Uint8Array, flags, 0, cbs[s] as SubmitCallback); }
+        });
+        return performance.now() - t0;
+      };
+      const warm = Math.max(200, j.qd * 4);
+      const wt = await runFor(warm);
+      const n = Math.max(j.qd * 10, Math.floor((warm / Math.max(wt, 1)) * o.durationMs));
+      const cpu0 = process.cpuUsage();
+      const ms = await runFor(n);
+      const cpu = process.cpuUsage(cpu0);
+      if (errors > 0) throw new Error(`${errors} I/O errors`);
+      bd.close();
+      const sorted = lats.subarray(0, nl).sort();
+      const iops = (n / ms) * 1000;
+      return {
+        iops, mbps: (iops * j.bs) / 1e6,
+        lat_us: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9) },
+        cpu_pct: { host: ((cpu.user + cpu.system) / 1000 / ms) * 100 },
+        extra: { sq_doorbells_per_io: ctrl.ioQueues.reduce((s, q) => s + q.sqDoorbells, 0) / Math.max(1, ctrl.ioQueues.reduce((s, q) => s + q.submitted, 0)) },
+      };
+    } finally {
+      await ctrl.shutdown();
+    }
+  } finally {
+    await dev.stop();
+  }
+}
+
+const jobs: Job[] = [];
+for (const variant of ['', '+poll', '+cmb', '+dbbuf'] as const) for (const qd of [1, 32, 128]) jobs.push({ rw: 'randread', bs: 4096, qd, variant });
+jobs.push({ rw: 'randwrite', bs: 4096, qd: 32, variant: '' });
+jobs.push({ rw: 'read', bs: 128 * 1024, qd: 8, variant: '' });
+
+export const scenarios: Scenario[] = jobs.map((j) => ({
+  id: `rnvme/${j.rw}/${j.bs >= 1024 ? `${j.bs / 1024}k` : j.bs}/qd${j.qd}${j.variant}`,
+  reference: j.qd === 1 ? 'channel/rtt' : 'channel/posted/k16',
+  ...(j.qd === 1 ? { ratioOf: 'lat_p50' as const } : {}),
+  run: (o: RunOptions) => runJob(j, o),
+}));
