@@ -134,6 +134,7 @@ export class FaultEngine {
   private enableRules: RuleRt[] = [];
   private shutdownRules: RuleRt[] = [];
   private timerRules: RuleRt[] = [];
+  private doorbellRules: RuleRt[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private t0 = performance.now();
   private seed = 1;
@@ -250,6 +251,7 @@ export class FaultEngine {
     this.enableRules = this.rules.filter((r) => r.rule.on === 'enable');
     this.shutdownRules = this.rules.filter((r) => r.rule.on === 'shutdown');
     this.timerRules = this.rules.filter((r) => r.rule.on === 'timer');
+    this.doorbellRules = this.rules.filter((r) => r.rule.on === 'doorbell');
     const h: NvmeFaultHooks = {};
     if (this.cmdRules.length > 0) {
       h.beforeExecute = (qid, sqe) => this.beforeExecute(qid, sqe);
@@ -263,6 +265,7 @@ export class FaultEngine {
         h.dataDma = (qid, dir, addr, data, sqe) => this.dataDma(qid, dir, addr, data, sqe);
       }
     }
+    if (this.doorbellRules.length > 0) h.doorbell = (kind, qid) => this.doorbell(kind, qid);
     if (this.enableRules.length > 0 || this.shutdownRules.length > 0) {
       h.registerAccess = (kind, off, value) => this.registerAccess(kind, off, value);
       h.enableOrShutdown = (what) => (what === 'enable' && this.failEnable ? 'fail' : undefined);
@@ -681,6 +684,24 @@ export class FaultEngine {
         this.injectedBy(rt, { ms: a.ms });
       } else this.deviceAction(rt, a, {});
     }
+  }
+
+  // ---- doorbells ----------------------------------------------------------------------
+
+  private doorbell(kind: 'sq' | 'cq', qid: number): 'drop' | undefined {
+    const now = performance.now();
+    let drop = false;
+    for (const rt of this.doorbellRules) {
+      const a = rt.rule.action;
+      if (a.type === 'drop-doorbell' && ((a.kind !== undefined && a.kind !== kind) || (a.qid !== undefined && a.qid !== qid))) continue;
+      rt.c.matches++;
+      if (!rt.trig.consider(now)) continue;
+      if (a.type === 'drop-doorbell') {
+        drop = true;
+        this.injectedBy(rt, { kind, qid });
+      } else this.deviceAction(rt, a, { kind, qid });
+    }
+    return drop ? 'drop' : undefined;
   }
 
   // ---- timer ------------------------------------------------------------------------

@@ -15,7 +15,9 @@ export type RuleHook =
   /** When the host sets CC.EN 0→1. */
   | 'enable'
   /** When the host requests a shutdown (CC.SHN). */
-  | 'shutdown';
+  | 'shutdown'
+  /** On every doorbell write (SQ tail / CQ head), before the controller acts on it. */
+  | 'doorbell';
 
 /** Which commands a rule applies to. Every given field must match (AND); an empty match matches everything. */
 export interface Match {
@@ -100,6 +102,12 @@ export type Action =
   /** The CQE is written but the interrupt that would signal it is lost. */
   | { type: 'drop-interrupt' }
   | { type: 'corrupt-cqe'; variant: CqeCorruption }
+  /**
+   * doorbell hook: the doorbell write is lost (a posted MMIO write that never lands). Only doorbells
+   * of `kind` ('sq' tail / 'cq' head) and `qid` count as matches when given. The next write of the
+   * same doorbell carries the new absolute value, so an idle queue stays stuck until the host acts.
+   */
+  | { type: 'drop-doorbell'; kind?: 'sq' | 'cq'; qid?: number }
   /** Set CSTS.CFS (controller fatal status, §10.5). */
   | { type: 'fatal' }
   /** enable hook: CSTS.RDY stays 0 (as seen by the host) after CC.EN=1. */
@@ -264,16 +272,16 @@ const LBA_MAX = Number.MAX_SAFE_INTEGER;
 
 const ACTION_TYPES: readonly ActionType[] = [
   'status', 'delay', 'stall-queue', 'drop-completion', 'drop-interrupt', 'corrupt-cqe', 'fatal', 'ready-stuck', 'slow-enable',
-  'slow-shutdown', 'media-error', 'bit-flip', 'torn-write', 'power-loss', 'surprise-removal', 'hostile-dma', 'irq-storm',
+  'slow-shutdown', 'media-error', 'bit-flip', 'torn-write', 'power-loss', 'surprise-removal', 'hostile-dma', 'irq-storm', 'drop-doorbell',
 ];
 /** Actions that act on one command (need the 'command' hook). */
 export const COMMAND_ACTIONS: ReadonlySet<ActionType> = new Set<ActionType>([
   'status', 'delay', 'stall-queue', 'drop-completion', 'drop-interrupt', 'corrupt-cqe', 'media-error', 'bit-flip', 'torn-write',
 ]);
 /** Actions that only make sense on a given hook. */
-const HOOK_ONLY: Partial<Record<ActionType, RuleHook>> = { 'ready-stuck': 'enable', 'slow-enable': 'enable', 'slow-shutdown': 'shutdown' };
+const HOOK_ONLY: Partial<Record<ActionType, RuleHook>> = { 'ready-stuck': 'enable', 'slow-enable': 'enable', 'slow-shutdown': 'shutdown', 'drop-doorbell': 'doorbell' };
 const TRIGGER_KINDS = ['always', 'once', 'every', 'after', 'probability', 'kernel', 'window'] as const;
-const HOOKS: readonly RuleHook[] = ['command', 'timer', 'enable', 'shutdown'];
+const HOOKS: readonly RuleHook[] = ['command', 'timer', 'enable', 'shutdown', 'doorbell'];
 
 /** Parse null_blk's "interval,probability,space,times" (exactly four integers, as lib/fault-inject.c's sscanf). */
 export function parseKernelSpec(s: string): { interval: number; probability: number; space: number; times: number } | string {
@@ -473,6 +481,11 @@ function checkAction(c: Checker, a: unknown, path: string, hook: RuleHook, match
       c.oneOf(a, 'kind', path, ['write-outside', 'read-outside', 'bus-master-off'], true);
       c.int(a, 'addr', path, 0, Number.MAX_SAFE_INTEGER, false);
       c.int(a, 'len', path, 1, 1 << 20, false);
+      return;
+    case 'drop-doorbell':
+      c.keys(a, path, ['type', 'kind', 'qid']);
+      c.oneOf(a, 'kind', path, ['sq', 'cq'], false);
+      c.int(a, 'qid', path, 0, U16, false);
       return;
     case 'irq-storm': {
       c.keys(a, path, ['type', 'vectors', 'count']);

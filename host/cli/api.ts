@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QmpError } from '../../device/control/commands.ts';
+import { QmpError } from '../../src/control/commands.ts';
 import { connectControl, ControlError, type QmpEvent } from '../control/client.ts';
 import { HostDaemon, splitTokenUrl } from '../daemon/host.ts';
 import type { Logger } from '../../src/util/log.ts';

@@ -4,7 +4,7 @@
 // (identify, log pages) travels as base64.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { QmpError, argString, argInt, argBool, type ControlRegistry, type QmpValue, type QmpArgs } from '../../device/control/commands.ts';
+import { QmpError, argString, argInt, argBool, type ControlRegistry, type QmpValue, type QmpArgs } from '../../src/control/commands.ts';
 import { getDisk, type DiskStat, type QueueAttr } from '../block/index.ts';
 import { NullBlkConfigError } from '../drivers/rnull/index.ts';
 import { runFio, blockLayerHost } from '../tools/fio/index.ts';

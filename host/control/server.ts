@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { QmpSession } from '../../device/control/qmp.ts';
-import type { ControlRegistry } from '../../device/control/commands.ts';
+import { QmpSession } from '../../src/control/qmp.ts';
+import type { ControlRegistry } from '../../src/control/commands.ts';
 import type { Logger } from '../../src/util/log.ts';
 
 export interface ControlServerOptions {

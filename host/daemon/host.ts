@@ -1,7 +1,7 @@
 // HostDaemon: the host process's state — attached NVMe controllers, rnull
 // devices, NBD exports, the control channel — and its orderly shutdown.
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { ControlRegistry } from '../../device/control/commands.ts';
+import { ControlRegistry } from '../../src/control/commands.ts';
 import { getDisk, listDisks, openDisk } from '../block/index.ts';
 import { NullBlkRegistry } from '../drivers/rnull/index.ts';
 import { startNbdServer, blockDeviceBackend, parseExportSpec, type NbdServer } from '../nbd/index.ts';

@@ -235,7 +235,7 @@ export class NbdExport {
       if (!clash) break;
       await clash.release;
     }
-    let release!: () => void;
+    let release: () => void = () => undefined;
     const entry: LockedRange = { first, last, release: new Promise<void>((r) => { release = r; }) };
     this.rmwLocks.push(entry);
     return () => {

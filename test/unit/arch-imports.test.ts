@@ -96,13 +96,7 @@ const RULES: readonly Rule[] = [
  * Violations that exist in code owned by others, with the fix. Keyed by
  * `file -> target` (the resolved target, so a re-spelled path still matches).
  */
-const KNOWN: ReadonlyArray<{ file: string; target: string; fix: string }> = [
-  { file: 'host/daemon/host.ts', target: 'device/control/commands.ts', fix: 'import ../../src/control/commands.ts (HOSTD)' },
-  { file: 'host/control/server.ts', target: 'device/control/qmp.ts', fix: 'import ../../src/control/qmp.ts (HOSTD)' },
-  { file: 'host/control/server.ts', target: 'device/control/commands.ts', fix: 'import ../../src/control/commands.ts (HOSTD)' },
-  { file: 'host/control/commands.ts', target: 'device/control/commands.ts', fix: 'import ../../src/control/commands.ts (HOSTD)' },
-  { file: 'host/cli/api.ts', target: 'device/control/commands.ts', fix: 'import ../../src/control/commands.ts (HOSTD)' },
-];
+const KNOWN: ReadonlyArray<{ file: string; target: string; fix: string }> = [];
 
 // ---------------------------------------------------------------------------
 // Import extraction. Only statements that start a line are read, so imports

@@ -291,3 +291,127 @@ test('corrupt-cqe duplicate and phantom: one extra CQE each, rejected by the hos
   t.is(host.trace.filter((l) => l.startsWith('invalid id')).length, 2);
   t.is(eng.report().injected, 2);
 });
+
+test('corrupt-cqe wrong-sq-id / wrong-sq-head rewrite only those fields; wrong-phase hides the CQE from the host', async (t) => {
+  const { host, eng } = await rig({
+    rules: [
+      { id: 'sqid', match: { queue: 'io', commands: { from: 1, to: 1000 } }, trigger: { kind: 'every', n: 1, times: 1 }, action: { type: 'corrupt-cqe', variant: 'wrong-sq-id' } },
+      { id: 'head', match: { queue: 'io' }, trigger: { kind: 'every', n: 2, times: 1 }, action: { type: 'corrupt-cqe', variant: 'wrong-sq-head' } },
+      { id: 'phase', match: { queue: 'io' }, trigger: { kind: 'every', n: 3, times: 1 }, action: { type: 'corrupt-cqe', variant: 'wrong-phase' } },
+    ],
+  });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const a = await d.write(1, 1);
+  t.is(a.sqid, 1 + 0x100);
+  const b = await d.write(2, 2);
+  t.is(b.sqhd & 0x8000, 0x8000);
+  let done = false;
+  void d.write(3, 3).then(() => {
+    done = true;
+  });
+  await sync(host);
+  await sync(host);
+  t.false(done, 'a CQE with the old phase looks like an empty slot');
+  t.deepEqual(eng.report().rules.map((r) => r.injected), [1, 1, 1]);
+});
+
+test('corrupt-cqe stale-cid reuses an earlier command id; phantom adds a CQE for an id never issued', async (t) => {
+  const { host, eng } = await rig({
+    rules: [
+      { id: 'stale', match: { queue: 'io' }, trigger: { kind: 'every', n: 3, times: 1 }, action: { type: 'corrupt-cqe', variant: 'stale-cid' } },
+      { id: 'phantom', match: { queue: 'io' }, trigger: { kind: 'every', n: 5, times: 1 }, action: { type: 'corrupt-cqe', variant: 'phantom' } },
+    ],
+  });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const first = await d.write(1, 1);
+  await d.write(2, 2);
+  void d.write(3, 3); // completes with the id of write 2: the host drops it (its waiter is gone)
+  await d.write(4, 4);
+  await d.write(5, 5);
+  await sync(host);
+  t.true(first.cid >= 0);
+  t.true(host.trace.some((l) => l === 'invalid id 4094 completed on queue 1'), host.trace.join('\n'));
+  t.is(host.trace.filter((l) => l.startsWith('invalid id')).length, 2);
+  t.deepEqual(eng.report().rules.map((r) => r.injected), [1, 1]);
+});
+
+test('bit-flip in transfer: this read sees one flipped bit, the media is intact', async (t) => {
+  const { host, eng } = await rig({ rules: [{ match: { queue: 'io', opcode: NVM.READ }, trigger: { kind: 'once' }, action: { type: 'bit-flip', where: 'transfer', bits: 3 } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  await d.write(9, 0);
+  const r1 = await d.read(9);
+  let bits = 0;
+  for (const b of r1.data) for (let x = b; x !== 0; x &= x - 1) bits++;
+  t.true(bits >= 1 && bits <= 3);
+  t.is((await d.read(9)).data.some((b) => b !== 0), false, 'the next read is clean');
+  t.like(eng.report().rules[0], { injected: 1, unsupported: 0 });
+});
+
+test('kernel trigger and match.commands through the engine', async (t) => {
+  const { host, eng } = await rig({
+    rules: [{ match: { queue: 'io', commands: { from: 1 } }, trigger: { kind: 'kernel', spec: '3,100,2,2' }, action: { type: 'status', sct: 0, sc: 6 } }],
+  });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const out: number[] = [];
+  for (let i = 0; i < 12; i++) out.push((await d.write(i, i)).status === 0 ? 0 : 1);
+  // space 2 skips matches 1-2; then every 3rd match fails (3, 6), twice only.
+  t.deepEqual(out, [0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  t.like(eng.report().rules[0], { matches: 12, injected: 2 });
+});
+
+test('surprise-removal with a server: removeDevice, then addDevice after the delay', async (t) => {
+  const { host, ctrl } = await NvmeTestHost.inProcess();
+  t.teardown(() => host.close());
+  const calls: string[] = [];
+  let added: () => void = () => {};
+  const addedP = new Promise<void>((r) => {
+    added = r;
+  });
+  const eng = new FaultEngine(ctrl, {
+    log: silentLogger,
+    removeDevice: (why) => calls.push(`remove: ${why}`),
+    addDevice: () => {
+      calls.push('add');
+      added();
+    },
+  });
+  eng.load(validatePlan({ rules: [{ id: 'yank', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'surprise-removal', replugAfterMs: 5 } }] }));
+  await host.bringUp({ ioQueues: 1, aer: false });
+  void io(host).write(1, 1);
+  await addedP;
+  t.deepEqual(calls, ['remove: surprise removal (fault rule yank)', 'add']);
+  t.is(eng.report().injected, 1);
+});
+
+test('timer rules fire without I/O (irq storm on the I/O vector)', async (t) => {
+  const { host, eng } = await rig({ tickMs: 2, rules: [{ on: 'timer', trigger: { kind: 'always', times: 2 }, action: { type: 'irq-storm', vectors: [1], count: 3 } }] });
+  t.teardown(() => {
+    eng.close();
+    host.close();
+  });
+  while (eng.report().injected < 2) await host.waitIrq();
+  t.like(eng.report().rules[0], { injected: 2 });
+  t.true(host.irqs.filter((v) => v === 1).length >= 6);
+});
+
+test('drop-doorbell: a lost SQ tail write; the next doorbell carries the new tail and both commands run', async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [{ on: 'doorbell', trigger: { kind: 'once' }, action: { type: 'drop-doorbell', kind: 'sq', qid: 1 } }] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  let done = false;
+  const p1 = d.write(1, 1).then((c) => {
+    done = true;
+    return c;
+  });
+  await sync(host);
+  t.false(done);
+  t.is(ctrl.stats.hostWriteCommands, 0);
+  const c2 = await d.write(2, 2);
+  t.is(c2.status, 0);
+  t.is((await p1).status, 0);
+  t.like(eng.report().rules[0], { injected: 1 });
+});

@@ -45,6 +45,8 @@ const BAD: [string, unknown, string[]][] = [
   ['corrupt variant', rule({ action: { type: 'corrupt-cqe', variant: 'garble' } }), ['rules[0].action.variant: expected one of wrong-cid']],
   ['duplicate ids', { rules: [{ id: 'a', action: { type: 'fatal' } }, { id: 'a', action: { type: 'fatal' } }] }, ["rules[1].id: duplicate rule id 'a'"]],
   ['replug without power-loss', rule({ action: { type: 'torn-write', then: 'drop', replugAfterMs: 5 } }), ['rules[0].action.replugAfterMs: only meaningful']],
+  ['drop-doorbell on command', rule({ action: { type: 'drop-doorbell' } }), ['rules[0].action.type: \'drop-doorbell\' only works with "on": "doorbell"']],
+  ['drop-doorbell kind', rule({ on: 'doorbell', action: { type: 'drop-doorbell', kind: 'xq' } }), ['rules[0].action.kind: expected one of sq, cq']],
   ['irq vectors', rule({ action: { type: 'irq-storm', vectors: 'all' } }), ['rules[0].action.vectors: expected "io", "unused" or a list']],
 ];
 
