@@ -170,9 +170,18 @@ export class FaultEngine {
     this.log = env.log.child({ cat: 'faults' });
   }
 
-  /** Replace every rule with `plan`'s (its seed and tick become the engine's). */
+  /**
+   * Replace every rule with `plan`'s (its seed and tick become the engine's).
+   * Rule seeds, command numbering and counters start over, so loading the
+   * same plan again repeats exactly.
+   */
   load(plan: ValidPlan): void {
     this.clear();
+    this.ruleSeq = 0;
+    this.commands = 0;
+    this.injected = 0;
+    this.lastCid.clear();
+    this.pendingCorrupt = undefined;
     this.seed = plan.seed;
     this.tickMs = plan.tickMs;
     this.t0 = performance.now();
@@ -778,7 +787,7 @@ export class FaultEngine {
 
   private unchecked(): UncheckedDma | undefined {
     const u = (this.ctrl.ctx as unknown as { unchecked?: UncheckedDma }).unchecked;
-    return u !== undefined && typeof u.dmaWrite === 'function' ? u : undefined;
+    return u !== undefined && typeof u.dmaWrite === 'function' && typeof u.dmaRead === 'function' && typeof u.irq === 'function' ? u : undefined;
   }
 
   /** An address no host window covers: just past the highest window (or 1 GiB when there are none). */

@@ -28,11 +28,11 @@ export { Rng, TriggerState, drawDelay, ruleSeed } from './trigger.ts';
 /** fixtures/plans/ in this checkout. */
 export const FIXTURE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'plans');
 
-/** Names of the ready-made fixtures (fixtures/plans/*.json). */
+/** Names of the ready-made fixtures (fixtures/plans/*.json; index.json lists them with their descriptions). */
 export function listFixtures(): string[] {
   try {
     return readdirSync(FIXTURE_DIR)
-      .filter((f) => f.endsWith('.json'))
+      .filter((f) => f.endsWith('.json') && f !== 'index.json')
       .map((f) => f.slice(0, -5))
       .sort();
   } catch {

@@ -212,9 +212,18 @@ function doorbellBufferConfig(c: NvmeController, req: Req): number {
   const { prp1, prp2 } = req.sqe;
   if (prp1 === 0 || prp2 === 0 || prp1 % c.pageSize !== 0 || prp2 % c.pageSize !== 0) return dnr(S.INVALID_FIELD);
   c.dbbuf = { shadow: prp1, eventIdx: prp2 };
-  // Existing queues: publish the current tail/head so host and controller agree.
-  for (const sq of c.sqs) if (sq !== undefined && sq.qid !== 0) c.writeEventIdx('sq', sq.qid, sq.tail);
-  for (const cq of c.cqs) if (cq !== undefined && cq.qid !== 0) c.writeEventIdx('cq', cq.qid, cq.head);
+  // Existing queues: write the current tail/head into the shadow page (as QEMU) and EventIdx,
+  // so host and controller agree and a later shadow re-read never moves a tail backwards.
+  for (const sq of c.sqs) {
+    if (sq === undefined || sq.qid === 0) continue;
+    c.writeShadow('sq', sq.qid, sq.tail);
+    c.writeEventIdx('sq', sq.qid, sq.tail);
+  }
+  for (const cq of c.cqs) {
+    if (cq === undefined || cq.qid === 0) continue;
+    c.writeShadow('cq', cq.qid, cq.head);
+    c.writeEventIdx('cq', cq.qid, cq.head);
+  }
   kick(c);
   return S.SUCCESS;
 }

@@ -11,12 +11,12 @@ import { DmaError } from '../pci/model.ts';
 import { CAP, CC, CSTS, makeReg64, getField, setField, NVME_VERSION_1_4, REG_FILE_SIZE } from '../../src/spec/registers.ts';
 import { MSIX_ENTRY_SIZE } from '../../src/spec/sizes.ts';
 import { ERROR_ENTRY } from '../../src/spec/log.ts';
-import { put16, put32, put64 } from '../../src/wire/le.ts';
+import { put16, put32, put64, u32 } from '../../src/wire/le.ts';
 import { NamespaceData } from '../backend/namespace.ts';
 import { SmartSidecar, emptySmart, type PersistedSmart } from '../backend/smart-sidecar.ts';
 import type { NvmeConfig } from './options.ts';
 import { NO_FAULTS, type NvmeFaultHooks } from './faults.ts';
-import { Cq, Sq, Req, PENDING, complete as completeReq, flushCq, kick, runPass, sqPending } from './queues.ts';
+import { Cq, Sq, Req, PENDING, complete as completeReq, flushCq, kick, runPass, sqPending, drainWaiting } from './queues.ts';
 import { regRead, regWrite } from './registers.ts';
 import { doorbellWrite } from './doorbells.ts';
 import { AerEngine } from './aer.ts';
@@ -129,6 +129,8 @@ export class NvmeController implements DeviceModel {
   errorCount = 0;
   /** Shadow doorbell / EventIdx buffers (Doorbell Buffer Config, §5.7). */
   dbbuf: { shadow: number; eventIdx: number } | undefined;
+  /** Reused 4-byte buffer for shadow / EventIdx writes. */
+  private readonly dbScratch = new Uint8Array(4);
   readonly stats: NvmeStats = {
     commands: 0, completions: 0, doorbells: 0, invalidDoorbells: 0, cqFullStalls: 0, irqs: 0, guestErrors: 0, fatal: 0,
     bytesRead: 0, bytesWritten: 0, hostReadCommands: 0, hostWriteCommands: 0, mediaErrors: 0,
@@ -309,10 +311,9 @@ export class NvmeController implements DeviceModel {
 
   private flushCompletions(): void {
     this.flushScheduled = false;
-    for (const cq of this.dirtyCqs) {
-      flushCq(this, cq);
-      if (this.dbbuf !== undefined && cq.qid !== 0) this.writeEventIdx('cq', cq.qid, cq.head);
-    }
+    // No CQ EventIdx here: publishing the head after every flush would make the host ring the
+    // CQ head doorbell on nearly every reap; refreshCqHead publishes it when the head matters.
+    for (const cq of this.dirtyCqs) flushCq(this, cq);
     this.dirtyCqs.clear();
   }
 
@@ -376,18 +377,26 @@ export class NvmeController implements DeviceModel {
   /** An MMIO doorbell write: QEMU mirrors admin-queue values into the shadow buffer, since hosts do not update it for qid 0. */
   shadowMmio(kind: 'sq' | 'cq', qid: number, value: number): void {
     if (this.dbbuf === undefined || qid !== 0) return;
-    const slot = (2 * qid + (kind === 'cq' ? 1 : 0)) * (4 << this.dstrd);
-    const b = new Uint8Array(4);
-    put32(b, 0, value);
-    this.ctx.dmaWrite(this.dbbuf.shadow + slot, b);
+    this.writeShadow(kind, qid, value);
+  }
+
+  /** Byte offset of a queue's slot in the shadow and EventIdx pages: the doorbell layout, §5.7 (same stride). */
+  private dbSlot(kind: 'sq' | 'cq', qid: number): number {
+    return (2 * qid + (kind === 'cq' ? 1 : 0)) * (4 << this.dstrd);
+  }
+
+  /** Write a shadow doorbell value (Doorbell Buffer Config, as QEMU: current tail/head of existing queues). */
+  writeShadow(kind: 'sq' | 'cq', qid: number, value: number): void {
+    if (this.dbbuf === undefined) return;
+    put32(this.dbScratch, 0, value);
+    this.ctx.dmaWrite(this.dbbuf.shadow + this.dbSlot(kind, qid), this.dbScratch);
   }
 
   writeEventIdx(kind: 'sq' | 'cq', qid: number, value: number): void {
     if (this.dbbuf === undefined) return;
-    const slot = (2 * qid + (kind === 'cq' ? 1 : 0)) * (4 << this.dstrd);
-    const b = new Uint8Array(4);
-    put32(b, 0, value);
-    this.ctx.dmaWrite(this.dbbuf.eventIdx + slot, b);
+    put32(this.dbScratch, 0, value);
+    // dmaWrite encodes during the call, so the scratch buffer is reusable at once.
+    this.ctx.dmaWrite(this.dbbuf.eventIdx + this.dbSlot(kind, qid), this.dbScratch);
   }
 
   /**
@@ -398,15 +407,61 @@ export class NvmeController implements DeviceModel {
   afterFetch(sq: Sq): void {
     const db = this.dbbuf;
     if (db === undefined || sq.qid === 0) return;
+    // Ordering (PROTOCOL.md): this posted EventIdx write reaches host memory before the read
+    // below is answered, and the host writes its shadow tail before it reads EventIdx (Linux: mb()).
+    // So either the host saw EventIdx = tail and rings MMIO for its next tail, or this re-read
+    // sees that tail. Same rule as QEMU's nvme_process_sq / nvme_update_sq_eventidx.
     this.writeEventIdx('sq', sq.qid, sq.tail);
     const epoch = this.epoch;
-    const slot = 2 * sq.qid * (4 << this.dstrd);
-    this.ctx.dmaReadCb(db.shadow + slot, 4, (err, data) => {
-      if (err !== undefined || data === undefined || epoch !== this.epoch || this.sqs[sq.qid] !== sq) return;
-      const t = ((data[0] ?? 0) | ((data[1] ?? 0) << 8) | ((data[2] ?? 0) << 16) | ((data[3] ?? 0) << 24)) >>> 0;
-      if (t < sq.size && t !== sq.tail) {
+    this.ctx.dmaReadCb(db.shadow + this.dbSlot('sq', sq.qid), 4, (err, data) => {
+      if (epoch !== this.epoch || this.sqs[sq.qid] !== sq || this.dbbuf !== db) return;
+      if (err !== undefined || data === undefined || data.length < 4) {
+        this.guest('§5.7: shadow SQ tail unreadable', { qid: sq.qid, err: err?.message });
+        return;
+      }
+      const t = u32(data, 0);
+      if (t >= sq.size) {
+        this.guest(`§5.7: shadow SQ ${sq.qid} tail ${t} ≥ size ${sq.size}; ignored`);
+        return;
+      }
+      if (t !== sq.tail) {
         sq.tail = t;
-        kick(this);
+        kick(this); // the fetch ends idle again and calls afterFetch: the re-read loop
+      }
+    });
+  }
+
+  /**
+   * Shadow doorbells, CQ side: the host moves its CQ head in the shadow page
+   * and rings MMIO only when it passes EventIdx, so the head this controller
+   * knows may lag. When the CQ fills up (or is half used), publish EventIdx =
+   * the known head and re-read the shadow head; repeat while completions are
+   * still waiting and the head keeps moving. When the re-read shows no move,
+   * the host's next head update starts at EventIdx and so rings MMIO.
+   */
+  refreshCqHead(cq: Cq): void {
+    const db = this.dbbuf;
+    if (db === undefined || cq.qid === 0 || cq.headRefresh) return;
+    cq.headRefresh = true;
+    this.writeEventIdx('cq', cq.qid, cq.head);
+    const epoch = this.epoch;
+    this.ctx.dmaReadCb(db.shadow + this.dbSlot('cq', cq.qid), 4, (err, data) => {
+      cq.headRefresh = false;
+      if (epoch !== this.epoch || this.cqs[cq.qid] !== cq || this.dbbuf !== db) return;
+      if (err !== undefined || data === undefined || data.length < 4) {
+        this.guest('§5.7: shadow CQ head unreadable', { qid: cq.qid, err: err?.message });
+        return;
+      }
+      const h = u32(data, 0);
+      if (h >= cq.size) {
+        this.guest(`§5.7: shadow CQ ${cq.qid} head ${h} ≥ size ${cq.size}; ignored`);
+        return;
+      }
+      if (h === cq.head) return;
+      cq.head = h;
+      if (cq.waiting.length > 0) {
+        drainWaiting(this, cq);
+        this.refreshCqHead(cq);
       }
     });
   }

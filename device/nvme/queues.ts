@@ -109,6 +109,8 @@ export class Cq {
   /** Interrupt coalescing: CQEs posted since the last interrupt, and the aggregation timer. */
   unsignalled = 0;
   coalesceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Shadow doorbells: a read of the host's shadow CQ head is in flight (NvmeController.refreshCqHead). */
+  headRefresh = false;
   constructor(
     readonly qid: number,
     readonly base: number,
@@ -125,6 +127,8 @@ export const sqEmpty = (sq: Sq): boolean => sq.head === sq.tail;
 /** Entries between head and tail. */
 export const sqPending = (sq: Sq): number => (sq.tail - sq.head + sq.size) % sq.size;
 export const cqFull = (cq: Cq): boolean => (cq.tail + 1) % cq.size === cq.head;
+/** CQ entries posted and not yet released by the head the controller knows. */
+export const cqUsed = (cq: Cq): number => (cq.tail - cq.head + cq.size) % cq.size;
 /** Advance the CQ tail; the phase tag inverts each time the tail wraps to 0 (§4.6). */
 export function incCqTail(cq: Cq): void {
   cq.tail++;
@@ -181,6 +185,8 @@ function fetch(c: NvmeController, sq: Sq, count: number): void {
       return;
     }
     consume(c, sq, data, count);
+    // Shadow doorbells apply to CMB SQs too: publish EventIdx and re-read the shadow tail.
+    if (sqPending(sq) === 0) c.afterFetch(sq);
     return;
   }
   sq.fetching = true;
@@ -194,7 +200,9 @@ function fetch(c: NvmeController, sq: Sq, count: number): void {
       return;
     }
     consume(c, sq, data, count);
-    c.afterFetch(sq);
+    // Idle on this SQ: EventIdx = the tail consumed, then re-read the shadow tail (QEMU
+    // nvme_process_sq). While entries remain, the next fetch comes anyway.
+    if (sqPending(sq) === 0) c.afterFetch(sq);
     kick(c);
   });
 }
@@ -232,6 +240,8 @@ export function complete(c: NvmeController, req: Req, status: number, dw0 = 0): 
   if (cq.waiting.length > 0 || cqFull(cq)) {
     cq.waiting.push(req);
     c.stats.cqFullStalls++;
+    // With shadow doorbells the host may have moved its head without an MMIO write.
+    if (c.dbbuf !== undefined) c.refreshCqHead(cq);
     return;
   }
   post(c, cq, req);
@@ -269,6 +279,8 @@ function post(c: NvmeController, cq: Cq, req: Req): void {
     }
   }
   c.stats.completions++;
+  // Shadow doorbells: learn the host's CQ head before the CQ looks full, not after (no stall).
+  if (c.dbbuf !== undefined && cq.qid !== 0 && 2 * cqUsed(cq) >= cq.size) c.refreshCqHead(cq);
   finishSlot(c, sq, req);
   c.scheduleFlush();
 }

@@ -29,6 +29,8 @@ export class Bio {
   nrSegs = 0;
   /** For passthrough at head. */
   atHead = false;
+  /** Per-request timeout override in ms (passthrough); 0 = the queue's io_timeout. */
+  timeoutMs = 0;
   pooled = true;
 }
 
@@ -42,8 +44,14 @@ export class PendingRq {
   tail: Bio | null = null;
   cpu = 0;
   hwq = 0;
-  insertTime = 0;
-  fifoTime = 0;
+  /** [0] insert time, [1] FIFO expiry (ms): a typed array so storing doubles never allocates. */
+  private readonly t = new Float64Array(2);
+  get insertTime(): number { return this.t[0] as number; }
+  set insertTime(v: number) { this.t[0] = v; }
+  get fifoTime(): number { return this.t[1] as number; }
+  set fifoTime(v: number) { this.t[1] = v; }
+  /** Per-request timeout override in ms; 0 = the queue's io_timeout. */
+  timeoutMs = 0;
   prev: PendingRq | null = null;
   next: PendingRq | null = null;
   owner: PendingList | null = null;
@@ -78,25 +86,31 @@ export function listRemove(l: PendingList, p: PendingRq): void {
   p.prev = p.next = null; p.owner = null; l.count--;
 }
 
-/** Free-list pools. */
+/**
+ * Free-list pools. Stacks with an explicit count: popping a JS array down to
+ * empty frees its backing store, so the next push would allocate again.
+ */
 export class Pools {
   private readonly bios: Bio[] = [];
+  private nBios = 0;
   private readonly pend: PendingRq[] = [];
+  private nPend = 0;
   getBio(): Bio {
-    const b = this.bios.pop();
-    if (b !== undefined) return b;
+    if (this.nBios > 0) return this.bios[--this.nBios] as Bio;
     return new Bio();
   }
   putBio(b: Bio): void {
     b.buf = null; b.next = null; b.parent = null; b.cb = null; b.drvCmd = undefined; b.drvResult = undefined;
-    b.status = 0; b.result = 0; b.entered = false; b.reserved = false; b.atHead = false; b.remaining = 0;
-    if (b.pooled && this.bios.length < 4096) this.bios.push(b);
+    b.status = 0; b.result = 0; b.entered = false; b.reserved = false; b.atHead = false; b.remaining = 0; b.timeoutMs = 0;
+    if (b.pooled && this.nBios < POOL_MAX) this.bios[this.nBios++] = b;
   }
   getPending(): PendingRq {
-    return this.pend.pop() ?? new PendingRq();
+    if (this.nPend > 0) return this.pend[--this.nPend] as PendingRq;
+    return new PendingRq();
   }
   putPending(p: PendingRq): void {
     p.head = p.tail = null; p.prev = p.next = null; p.owner = null;
-    if (this.pend.length < 4096) this.pend.push(p);
+    if (this.nPend < POOL_MAX) this.pend[this.nPend++] = p;
   }
 }
+const POOL_MAX = 4096;

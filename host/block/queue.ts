@@ -119,6 +119,14 @@ function emptyStat(): DiskStat {
     inFlight: 0, ioTicks: 0, timeInQueue: 0, discardIos: 0, discardMerges: 0, discardSectors: 0, discardTicks: 0, flushIos: 0, flushTicks: 0 };
 }
 
+const ACCT_KEYS = ['readIos', 'readMerges', 'readSectors', 'readTicks', 'writeIos', 'writeMerges', 'writeSectors', 'writeTicks',
+  'inFlight', 'ioTicks', 'timeInQueue', 'discardIos', 'discardMerges', 'discardSectors', 'discardTicks', 'flushIos', 'flushTicks'] as const;
+/** Index of each DiskStat field in RequestQueue.acct. */
+const ACCT = Object.fromEntries(ACCT_KEYS.map((k, i) => [k, i])) as Record<(typeof ACCT_KEYS)[number], number>;
+/** acct slot holding the io_ticks time stamp (update_io_ticks). */
+const IO_STAMP = ACCT_KEYS.length;
+const ACCT_N = IO_STAMP + 1;
+
 /** Plug state of one submitter (struct blk_plug). */
 export class Plug {
   depth = 0;
@@ -153,13 +161,23 @@ export class RequestQueue {
   dead = false;
   private readonly freezeWaiters: Array<() => void> = [];
   private readonly frozenBios: Array<{ bio: Bio; plug: Plug | null }> = [];
-  readonly counters: DiskStat = emptyStat();
+  /**
+   * /sys/block/<dev>/stat counters, indexed by ACCT (a Float64Array so the
+   * per-I/O updates of double-valued ticks never allocate).
+   */
+  private readonly acct = new Float64Array(ACCT_N);
+  /** Snapshot of the raw counters (ticks unrounded, in_flight 0); see getStat(). */
+  get counters(): DiskStat {
+    const a = this.acct;
+    const s = emptyStat();
+    for (const k of ACCT_KEYS) s[k] = a[ACCT[k]] as number;
+    return s;
+  }
   iostats = true;
   nomerges = 0;
   rqAffinity = 1;
   nrRequests: number;
   timeoutMs: number;
-  private ioTicksStamp = 0;
   /** Requests bound to a tag (allocated) and not yet ended. */
   inflight = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -171,12 +189,21 @@ export class RequestQueue {
   private readonly runRequeue = (): void => { this.requeueScheduled = false; this.requeueTimer = null; this.flushRequeueList(); };
   private readonly cplRqs: Request[] = [];
   private readonly cplGens: number[] = [];
+  private nCpl = 0;
   private cplScheduled = false;
   private readonly runCompletions = (): void => { this.cplScheduled = false; this.flushCompletions(); };
   readonly plugs = new Set<Plug>();
   private readonly mergeScratch: PendingRq[] = [];
   private readonly touched: Hctx[] = [];
   private readonly drainWaiters: Array<() => void> = [];
+  /**
+   * clk[0]: the clock (ms) cached for the current dispatch batch while
+   * clockCached, else refreshed by tick(). Doubles are kept in typed arrays
+   * and never passed to or returned from calls on the hot path: V8 boxes such
+   * values in a fresh HeapNumber when the call is not inlined.
+   */
+  readonly clk = new Float64Array(1);
+  private clockCached = false;
 
   constructor(opts: RequestQueueOptions) {
     if (typeof opts.name !== 'string' || !/^[A-Za-z0-9_.-]{1,32}$/.test(opts.name)) throw new RangeError(`invalid disk name ${JSON.stringify(opts.name)}`);
@@ -200,6 +227,11 @@ export class RequestQueue {
       throw e;
     }
   }
+
+  /** Make clk[0] current: the dispatch batch's cached clock inside a run, else a fresh read. */
+  tick(): void { if (!this.clockCached) this.clk[0] = performance.now(); }
+  /** Monotonic ms (see tick; not for the hot path). */
+  now(): number { this.tick(); return this.clk[0] as number; }
 
   // ─────────────────────────── hctx construction ───────────────────────────
 
@@ -407,9 +439,9 @@ export class RequestQueue {
       const cands = this.mergeScratch;
       const n = h.sched.mergeCandidates(bio.cpu, cands, this.nomerges === 1 ? 1 : MERGE_SCAN);
       for (let i = 0; i < n; i++) {
-        if (this.tryMerge(cands[i] as PendingRq, bio, h.sched)) { cands.length = 0; this.runOrDefer(h); return; }
+        // (mergeScratch is never truncated: shrinking an array frees its backing store.)
+        if (this.tryMerge(cands[i] as PendingRq, bio, h.sched)) { this.runOrDefer(h); return; }
       }
-      cands.length = 0;
     }
     h.sched.insert(this.newPending(bio, h), false);
     this.runOrDefer(h);
@@ -418,7 +450,7 @@ export class RequestQueue {
   private newPending(bio: Bio, h: Hctx): PendingRq {
     const p = this.pools.getPending();
     p.op = bio.op; p.flags = bio.flags; p.sector = bio.sector; p.nrSectors = bio.nrSectors; p.nrSegs = bio.nrSegs;
-    p.head = p.tail = bio; bio.next = null; p.cpu = bio.cpu; p.hwq = h.index; p.insertTime = performance.now();
+    p.head = p.tail = bio; bio.next = null; p.cpu = bio.cpu; p.hwq = h.index; this.tick(); p.insertTime = this.clk[0] as number; p.timeoutMs = bio.timeoutMs;
     return p;
   }
 
@@ -457,7 +489,8 @@ export class RequestQueue {
     p.nrSegs += bio.nrSegs;
     if (this.iostats) {
       const g = statGroup(p.op);
-      if (g === 0) this.counters.readMerges++; else if (g === 1) this.counters.writeMerges++; else if (g === 2) this.counters.discardMerges++;
+      const a = this.acct;
+      if (g === 0) a[ACCT.readMerges]++; else if (g === 1) a[ACCT.writeMerges]++; else if (g === 2) a[ACCT.discardMerges]++;
     }
     return true;
   }
@@ -522,12 +555,22 @@ export class RequestQueue {
     if (h.running || h.dead || this.dead) return;
     if (this.quiesceDepth > 0 || h.stopped) return;
     h.running = true;
+    const ownClock = !this.clockCached;
     let budget = DISPATCH_BUDGET;
+    let sinceTick = ownClock ? 0 : DISPATCH_BATCH;
     const batch = h.batch;
     try {
       while (budget > 0 && this.quiesceDepth === 0 && !h.stopped && !h.dead) {
         let n = 0;
-        let now = -1;
+        // One clock read per DISPATCH_BATCH requests of a run, not per request
+        // (Linux caches the time in the plug for the same reason): start
+        // stamps and deadlines may lag by the dispatch time of one batch.
+        if (sinceTick <= 0) {
+          this.clockCached = false;
+          this.tick();
+          this.clockCached = true;
+          sinceTick = DISPATCH_BATCH;
+        }
         while (n < DISPATCH_BATCH) {
           const d = h.dispatch.shift();
           if (d !== undefined) { batch[n++] = d; continue; }
@@ -545,20 +588,21 @@ export class RequestQueue {
             if (h.sched.count === 0) break;
             tag = this.allocTag(h, false);
             if (tag < 0) { this.waitForTag(h); break; }
-            if (now < 0) now = performance.now();
-            p = h.sched.pop(now);
+            p = h.sched.pop(this.clk);
             if (p === null) { h.tags.free(tag); break; }
           }
           batch[n++] = this.bindRequest(h, tag, p);
         }
         if (n === 0) break;
         budget -= n;
+        sinceTick -= n;
         const ok = this.dispatchBatch(h, batch, n);
         for (let i = 0; i < n; i++) batch[i] = undefined as unknown as Request;
         if (!ok) break;
       }
     } finally {
       h.running = false;
+      if (ownClock) this.clockCached = false;
     }
     if (budget <= 0 && this.hasWork(h)) {
       // Yield the event loop, then continue (like need_resched in the dispatch loop).
@@ -573,18 +617,24 @@ export class RequestQueue {
     rq.hctx = h;
     rq.op = p.op; rq.flags = p.flags; rq.sector = p.sector; rq.bytes = p.nrSectors << SECTOR_SHIFT; rq.nrSegs = p.nrSegs;
     rq.bioHead = p.head; rq.bioTail = p.tail;
-    rq.refcount = 0; rq.timedOut = false; rq.status = 0; rq.resultSector = p.sector; rq.driverResult = undefined;
+    rq.refcount = 0; rq.timedOut = false; rq.status = 0; rq.resultSector = p.sector; rq.driverResult = undefined; rq.timeoutMs = p.timeoutMs;
     rq.reserved = p.head?.reserved === true;
     rq.driverCmd = p.head?.drvCmd;
-    const bv = rq.bvecs;
-    bv.length = 0;
     const maxSeg = this.limits.maxSegmentSize;
+    let nseg = 0;
+    for (let b = p.head; b !== null; b = b.next) {
+      const len = b.buf === null ? 0 : b.buf.length;
+      nseg += len <= maxSeg ? (len > 0 ? 1 : 0) : Math.ceil(len / maxSeg);
+    }
+    const bv = rq.bvecArray(nseg);
+    let k = 0;
     for (let b = p.head; b !== null; b = b.next) {
       const buf = b.buf;
       if (buf === null || buf.length === 0) continue;
-      if (buf.length <= maxSeg) bv.push(buf);
-      else for (let off = 0; off < buf.length; off += maxSeg) bv.push(buf.subarray(off, Math.min(off + maxSeg, buf.length)));
+      if (buf.length <= maxSeg) bv[k++] = buf;
+      else for (let off = 0; off < buf.length; off += maxSeg) bv[k++] = buf.subarray(off, Math.min(off + maxSeg, buf.length));
     }
+    rq.bvecs = bv;
     h.tags.lastQueue = this;
     if (h.nrActive++ === 0) h.tags.activeQueues++;
     this.acctStart(rq);
@@ -604,9 +654,11 @@ export class RequestQueue {
       rq.state = RQ_IN_FLIGHT;
       rq.refcount = 1;
       rq.timedOut = false;
-      const now = performance.now();
-      rq.deadline = now + this.timeoutMs;
-      this.armTimer(rq.deadline);
+      this.tick();
+      const deadline = (this.clk[0] as number) + (rq.timeoutMs > 0 ? rq.timeoutMs : this.timeoutMs);
+      rq.deadline = deadline;
+      // Compare here: only call out (boxing the double) when the timer must move.
+      if (this.timer === null || this.timerAt > deadline) this.armTimer(deadline);
       const hd = rq.currentHandle();
       const gen = rq.gen;
       let st: BlkStatus;
@@ -677,14 +729,15 @@ export class RequestQueue {
   completeRequest(rq: Request, status: BlkStatus): void {
     rq.state = RQ_COMPLETE;
     rq.status = status;
-    this.cplRqs.push(rq);
-    this.cplGens.push(rq.gen);
+    // Indexed writes with a count (see Pools): the lists keep their capacity.
+    this.cplRqs[this.nCpl] = rq;
+    this.cplGens[this.nCpl++] = rq.gen;
     if (!this.cplScheduled) { this.cplScheduled = true; queueMicrotask(this.runCompletions); }
   }
 
   private flushCompletions(): void {
     const ops = this.tagSet.ops;
-    for (let i = 0; i < this.cplRqs.length; i++) {
+    for (let i = 0; i < this.nCpl; i++) {
       const rq = this.cplRqs[i] as Request;
       if (rq.gen !== this.cplGens[i] || rq.state !== RQ_COMPLETE) continue; // ended meanwhile
       if (ops.complete === undefined) { this.endRequest(rq, rq.status, ENDED_DRIVER); continue; }
@@ -697,8 +750,7 @@ export class RequestQueue {
         if (rq.gen === this.cplGens[i]) this.endRequest(rq, BLK_STS.IOERR, ENDED_DRIVER);
       }
     }
-    this.cplRqs.length = 0;
-    this.cplGens.length = 0;
+    this.nCpl = 0;
   }
 
   /** blk_mq_end_request: account, free the tag, complete the bios. */
@@ -717,7 +769,7 @@ export class RequestQueue {
     const result = rq.resultSector;
     const drvResult = rq.driverResult;
     rq.bioHead = rq.bioTail = null;
-    rq.bvecs.length = 0;
+    rq.clearBvecs();
     rq.driverCmd = undefined;
     rq.driverResult = undefined;
     if (--h.nrActive === 0) h.tags.activeQueues--;
@@ -956,33 +1008,36 @@ export class RequestQueue {
 
   // ────────────────────────────── accounting ──────────────────────────────
 
-  private updateIoTicks(now: number): void {
-    if (this.inflight > 0) this.counters.ioTicks += now - this.ioTicksStamp;
-    this.ioTicksStamp = now;
+  /** update_io_ticks at clk[0]. */
+  private updateIoTicks(): void {
+    const a = this.acct;
+    const now = this.clk[0] as number;
+    if (this.inflight > 0) a[ACCT.ioTicks] += now - (a[IO_STAMP] as number);
+    a[IO_STAMP] = now;
   }
   private acctStart(rq: Request): void {
     if (this.inflight === 0 && this.timer !== null) this.timer.ref();
     if (this.iostats) {
-      const now = performance.now();
-      this.updateIoTicks(now);
-      rq.startMs = now;
+      this.tick();
+      this.updateIoTicks();
+      rq.startMs = this.clk[0] as number;
     }
     this.inflight++;
     if (rq.hctx?.type === 'poll') this.schedulePoll(rq.hctx);
   }
   private acctDone(rq: Request): void {
     if (this.iostats && rq.startMs > 0) {
-      const now = performance.now();
-      this.updateIoTicks(now);
-      const dur = now - rq.startMs;
+      this.tick();
+      this.updateIoTicks();
+      const dur = (this.clk[0] as number) - rq.startMs;
       const sectors = rq.bytes >>> SECTOR_SHIFT;
-      const s = this.counters;
-      s.timeInQueue += dur;
+      const a = this.acct;
+      a[ACCT.timeInQueue] += dur;
       switch (statGroup(rq.op)) {
-        case 0: s.readIos++; s.readSectors += sectors; s.readTicks += dur; break;
-        case 1: s.writeIos++; s.writeSectors += sectors; s.writeTicks += dur; break;
-        case 2: s.discardIos++; s.discardSectors += sectors; s.discardTicks += dur; break;
-        case 3: s.flushIos++; s.flushTicks += dur; break;
+        case 0: a[ACCT.readIos]++; a[ACCT.readSectors] += sectors; a[ACCT.readTicks] += dur; break;
+        case 1: a[ACCT.writeIos]++; a[ACCT.writeSectors] += sectors; a[ACCT.writeTicks] += dur; break;
+        case 2: a[ACCT.discardIos]++; a[ACCT.discardSectors] += sectors; a[ACCT.discardTicks] += dur; break;
+        case 3: a[ACCT.flushIos]++; a[ACCT.flushTicks] += dur; break;
         default: break;
       }
     }
@@ -993,9 +1048,9 @@ export class RequestQueue {
 
   /** /sys/block/<dev>/stat with ticks rounded to ms. */
   getStat(): DiskStat {
-    const now = performance.now();
-    this.updateIoTicks(now);
-    const s = { ...this.counters };
+    this.tick();
+    this.updateIoTicks();
+    const s = this.counters;
     s.inFlight = this.inflight;
     for (const k of ['readTicks', 'writeTicks', 'discardTicks', 'flushTicks', 'ioTicks', 'timeInQueue'] as const) s[k] = Math.floor(s[k]);
     return s;

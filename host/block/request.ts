@@ -19,6 +19,12 @@ export const RQ_COMPLETE = 3;
 export const HANDLE_RING = 16;
 export const GEN_MASK = HANDLE_RING - 1;
 
+/** Segment arrays up to this length are cached per request and length. */
+export const BVEC_CACHE = 16;
+const EMPTY_BUF = new Uint8Array(0);
+// INVARIANT: never written to (length 0).
+const NO_BVECS = Object.freeze([]) as unknown as Uint8Array[];
+
 export const ENDED_NONE = 0;
 export const ENDED_DRIVER = 1;
 export const ENDED_TIMEOUT = 2;
@@ -39,9 +45,21 @@ export class Request {
   nrSegs = 0;
   bioHead: Bio | null = null;
   bioTail: Bio | null = null;
-  readonly bvecs: Uint8Array[] = [];
-  deadline = 0;
-  startMs = 0;
+  /**
+   * The current request's data segments. Arrays of up to BVEC_CACHE entries
+   * are kept per length and reused (never resized: shrinking a JS array frees
+   * its backing store, so reuse through length = 0 allocated on every I/O).
+   */
+  bvecs: Uint8Array[] = NO_BVECS;
+  private readonly bvecByLen: Array<Uint8Array[] | undefined> = [];
+  /** Per-request timeout override in ms (passthrough); 0 = the queue's io_timeout. */
+  timeoutMs = 0;
+  // Timestamps live in the tags' Float64Array: a double stored into a plain
+  // object field can box a fresh HeapNumber per store (one GC'd object per I/O).
+  get deadline(): number { return this.tags.times[this.tag * 2] as number; }
+  set deadline(v: number) { this.tags.times[this.tag * 2] = v; }
+  get startMs(): number { return this.tags.times[this.tag * 2 + 1] as number; }
+  set startMs(v: number) { this.tags.times[this.tag * 2 + 1] = v; }
   status: BlkStatus = 0;
   resultSector = 0;
   driverResult: unknown = undefined;
@@ -53,6 +71,20 @@ export class Request {
   readonly handles: RequestHandle[] = [];
   constructor(readonly tags: Tags, readonly tag: number, readonly pdu: unknown) {
     for (let i = 0; i < HANDLE_RING; i++) this.handles.push(new RequestHandle(this, i));
+  }
+  /** An array of exactly n segments for this request (reused for n <= BVEC_CACHE). */
+  bvecArray(n: number): Uint8Array[] {
+    if (n === 0) return NO_BVECS;
+    if (n > BVEC_CACHE) return new Array<Uint8Array>(n);
+    let a = this.bvecByLen[n];
+    if (a === undefined) { a = new Array<Uint8Array>(n).fill(EMPTY_BUF); this.bvecByLen[n] = a; }
+    return a;
+  }
+  /** Drop the references to the submitter's buffers (the arrays stay for reuse). */
+  clearBvecs(): void {
+    const a = this.bvecs;
+    for (let i = 0; i < a.length; i++) a[i] = EMPTY_BUF;
+    this.bvecs = NO_BVECS;
   }
   /** The handle slot of the current generation, as it is (not re-stamped). */
   get handle(): RequestHandle {
@@ -159,6 +191,8 @@ export class Tags {
   // >= depth; `rqs[t]` exists for every t < depth (preallocated once).
   readonly words: Uint32Array;
   readonly rqs: Request[] = [];
+  /** Per tag: [2t] deadline, [2t+1] accounting start (ms). */
+  readonly times: Float64Array;
   nrBusy = 0;
   private hint: number;
   /** hctxs (of any queue sharing these tags) waiting for a free tag, in order. */
@@ -169,6 +203,7 @@ export class Tags {
   lastQueue: RequestQueue | null = null;
   constructor(readonly index: number, readonly depth: number, readonly reserved: number, initPdu: (tag: number, hwq: number) => unknown) {
     this.words = new Uint32Array((depth + 31) >>> 5);
+    this.times = new Float64Array(depth * 2);
     // Bits beyond depth are permanently busy.
     for (let t = depth; t < this.words.length * 32; t++) this.setBit(t);
     for (let t = 0; t < depth; t++) this.rqs.push(new Request(this, t, initPdu(t, index)));

@@ -13,8 +13,8 @@ export interface HctxSched {
   readonly name: 'none' | 'mq-deadline';
   readonly count: number;
   insert(p: PendingRq, atHead: boolean): void;
-  /** Next request to dispatch (removed), or null. */
-  pop(now: number): PendingRq | null;
+  /** Next request to dispatch (removed), or null. clock[0] is the current time in ms (a typed array: see RequestQueue.clk). */
+  pop(clock: Float64Array): PendingRq | null;
   /** Candidates for a merge with a bio submitted on `cpu` (most recent first). */
   mergeCandidates(cpu: number, out: PendingRq[], max: number): number;
   /** Re-position after a front merge changed p.sector. */
@@ -123,8 +123,9 @@ export class DeadlineSched implements HctxSched {
     const arr = this.sorted[d] as PendingRq[];
     return arr[DeadlineSched.lowerBound(arr, ns)] ?? null;
   }
-  pop(now: number): PendingRq | null {
+  pop(clock: Float64Array): PendingRq | null {
     if (this.count === 0) return null;
+    const now = clock[0] as number;
     // Continue the current sorted batch unless it is used up.
     if (this.batching < this.tun.fifoBatch) {
       const n = this.nextInBatch(this.lastDir);

@@ -202,10 +202,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     device = await startDevice(level);
     say(`device   daemon pid ${device.proc.pid ?? '?'} listening ${device.url} (NVMe controller, 1 namespace)`);
-    // Shadow doorbells stay off until the missed EventIdx wake-up in
-    // docs/requests.md (NVMEDEV/RNVME) is fixed: with them, mixed random
-    // I/O at depth 32 stalls into I/O timeouts.
-    const ctrl = await host.attach(device.url, { driverOptions: { use_dbbuf: false } });
+    const ctrl = await host.attach(device.url);
     const nvmeDisk = ctrl.summary().namespaces[0]?.disk;
     if (nvmeDisk === undefined) throw new Error(`${ctrl.name} has no namespace`);
     const describe = (name: string): string => {

@@ -13,7 +13,7 @@ import { REG, sqTailDoorbell, cqHeadDoorbell, CSTS, getField } from '../../src/s
 import { ADMIN, CNS } from '../../src/spec/admin.ts';
 import { FID } from '../../src/spec/features.ts';
 import { writeSqe, readCqe, type SqeInit, type Cqe } from '../../src/wire/index.ts';
-import { u32 } from '../../src/wire/le.ts';
+import { u32, put32 } from '../../src/wire/le.ts';
 
 export const MEM_BASE = 0x1000_0000;
 
@@ -56,6 +56,8 @@ export interface HostQueue {
   /** Generation counter per tag (Linux's 4-bit genctr in CID bits 15:12). */
   gen: number[];
   nextTag: number;
+  /** SQ tail last told to the controller (MMIO or shadow), for nvme_dbbuf_need_event's `old`. */
+  sqRung?: number;
 }
 
 export interface HostOptions {
@@ -76,6 +78,12 @@ export class NvmeTestHost {
   dmaReads = 0;
   /** I/O queues the test reaps by hand (not on interrupt). The admin queue is always reaped. */
   readonly manual = new Set<number>();
+  /** Shadow doorbell / EventIdx pages once enableDbbuf() ran: I/O doorbells then follow Linux's nvme_dbbuf_update_and_check_event. */
+  dbbuf: { shadow: number; eventIdx: number } | undefined;
+  /** MMIO doorbell writes skipped because EventIdx said the controller needs no event. */
+  mmioSkipped = 0;
+  /** I/O queue MMIO doorbell writes made while shadow doorbells were on. */
+  mmioRung = 0;
 
   constructor(readonly ch: Channel, mem = new TestMemory()) {
     this.mem = mem;
@@ -209,7 +217,55 @@ export class NvmeTestHost {
     return new Promise((res) => q.waiters.set(cid, res));
   }
   ringSq(q: HostQueue): void {
-    this.write32(sqTailDoorbell(q.qid), q.sqTail);
+    const old = q.sqRung ?? 0;
+    q.sqRung = q.sqTail;
+    if (this.needMmio(q.qid, 0, q.sqTail, old)) this.write32(sqTailDoorbell(q.qid), q.sqTail);
+  }
+
+  /**
+   * Linux's shadow doorbell rule for I/O queues (pci.c nvme_dbbuf_update_and_check_event):
+   * write the shadow value, then (a full barrier; here one thread) read EventIdx and ring the MMIO
+   * doorbell only if nvme_dbbuf_need_event: (u16)(new - event_idx - 1) < (u16)(new - old).
+   */
+  private needMmio(qid: number, isCq: 0 | 1, value: number, old: number): boolean {
+    const d = this.dbbuf;
+    if (d === undefined || qid === 0) return true;
+    const slot = (2 * qid + isCq) * 4;
+    put32(this.mem.view(d.shadow + slot, 4), 0, value);
+    const ev = u32(this.mem.view(d.eventIdx + slot, 4), 0);
+    if (((value - ev - 1) & 0xffff) < ((value - old) & 0xffff)) {
+      this.mmioRung++;
+      return true;
+    }
+    this.mmioSkipped++;
+    return false;
+  }
+
+  /**
+   * Doorbell Buffer Config (admin 7Ch) with fresh shadow/EventIdx pages; from
+   * then on I/O queue doorbells go through the shadow buffer (qid 0 never does, as Linux).
+   */
+  async enableDbbuf(): Promise<{ shadow: number; eventIdx: number }> {
+    const shadow = this.buf(4096);
+    const eventIdx = this.buf(4096);
+    await this.expectOk(this.admin({ opc: ADMIN.DOORBELL_BUFFER_CONFIG, prp1: shadow, prp2: eventIdx }), 'doorbell buffer config');
+    this.dbbuf = { shadow, eventIdx };
+    return this.dbbuf;
+  }
+
+  /** CQEs ready at the CQ head (phase matches), without consuming them. */
+  readyCqes(q: HostQueue): number {
+    let n = 0;
+    let head = q.cqHead;
+    let phase = q.phase;
+    while (n < q.size && ((this.mem.view(q.cq + head * 16 + 14, 1)[0] ?? 0) & 1) === phase) {
+      n++;
+      if (++head === q.size) {
+        head = 0;
+        phase ^= 1;
+      }
+    }
+    return n;
   }
   /** Submit one command and ring. */
   submit(q: HostQueue, s: Omit<SqeInit, 'cid'> & { cid?: number }): Promise<Cqe> {
@@ -228,10 +284,11 @@ export class NvmeTestHost {
     return this.submit(q, s);
   }
 
-  /** Read new CQEs (phase check first), resolve waiters, ring the CQ head doorbell once per batch. */
-  reap(q: HostQueue, ring = true): Cqe[] {
+  /** Read new CQEs (phase check first, at most `max`), resolve waiters, ring the CQ head doorbell once per batch. */
+  reap(q: HostQueue, ring = true, max = Infinity): Cqe[] {
     const out: Cqe[] = [];
-    for (;;) {
+    const old = q.cqHead;
+    while (out.length < max) {
       const off = q.cq + q.cqHead * 16;
       const v = this.mem.view(off, 16);
       if (((v[14] ?? 0) & 1) !== q.phase) break;
@@ -248,7 +305,7 @@ export class NvmeTestHost {
         w(c);
       } else this.trace.push(`invalid id ${c.cid} completed on queue ${q.qid}`);
     }
-    if (out.length > 0 && ring) this.write32(cqHeadDoorbell(q.qid), q.cqHead);
+    if (out.length > 0 && ring && this.needMmio(q.qid, 1, q.cqHead, old)) this.write32(cqHeadDoorbell(q.qid), q.cqHead);
     return out;
   }
 

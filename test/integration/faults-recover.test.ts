@@ -18,6 +18,7 @@ test.serial('flaky-media: transient errors retried, a bad sector fails with the 
   const w = runWorkload(disk, { seed: 1, ops: 400, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
+  t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.true(r.ok > 300, `ok ${r.ok}`);
   // The bad sector: Unrecovered Read Error every time (retries do not help), BLK_STS_MEDIUM.
   const bs = disk.logicalBlockSize;
@@ -37,9 +38,10 @@ test.serial('dropped-completions: timeouts → abort / reset; the workload conti
   const cap = captureLogger();
   const { device, host, disk } = await faultyDisk(t, { fixture: 'dropped-completions', log: cap.log });
   const base = host.openMappings();
-  const w = runWorkload(disk, { seed: 2, ops: 500, boundMs: BOUND_MS });
+  const w = runWorkload(disk, { seed: 2, maxBlocks: 4, ops: 500, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
+  t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.is(r.failed, 0, JSON.stringify(r.failureSamples));
   t.true(host.ctrl.live, host.ctrl.state.label);
   t.true(host.ctrl.stats.timeouts > 0);
@@ -55,6 +57,7 @@ test.serial('lost-interrupts: completions found by the next interrupt or by poll
   const w = runWorkload(disk, { seed: 3, ops: 400, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
+  t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.is(r.failed, 0, JSON.stringify(r.failureSamples));
   t.is(host.ctrl.stats.resets, 0, 'a lost interrupt must not cost a reset');
   await assertNoLeaks(t, host, base);
@@ -68,6 +71,7 @@ test.serial('slow-device: latency and a stalled queue, no errors, slow enable / 
   const w = runWorkload(disk, { seed: 4, ops: 300, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
+  t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.is(r.failed, 0, JSON.stringify(r.failureSamples));
   await assertNoLeaks(t, host, base);
   await host.detach();
@@ -79,9 +83,10 @@ test.serial('fatal-controller: CSTS.CFS → reset; outstanding I/O requeued, the
   const cap = captureLogger();
   const { device, host, disk } = await faultyDisk(t, { fixture: 'fatal-controller', log: cap.log });
   const base = host.openMappings();
-  const w = runWorkload(disk, { seed: 5, ops: 500, boundMs: BOUND_MS });
+  const w = runWorkload(disk, { seed: 5, maxBlocks: 4, ops: 500, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
+  t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.is(r.failed, 0, JSON.stringify(r.failureSamples));
   t.true(host.ctrl.live);
   t.true(host.ctrl.stats.resets >= 1);
@@ -97,6 +102,7 @@ test.serial('liar: corrupt completions never end the wrong request; invalid ids 
   const w = runWorkload(disk, { seed: 6, ops: 500, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
+  t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.is(r.failed, 0, JSON.stringify(r.failureSamples));
   t.true(host.ctrl.stats.invalidIds > 0);
   t.true(cap.grep(/invalid id \d+ completed on queue \d+/).length > 0);

@@ -415,3 +415,59 @@ test('drop-doorbell: a lost SQ tail write; the next doorbell carries the new tai
   t.is((await p1).status, 0);
   t.like(eng.report().rules[0], { injected: 1 });
 });
+
+test('loading the same plan again (fault-inject replace) repeats the same injections', async (t) => {
+  const plan = validatePlan({ seed: 21, rules: [{ match: { queue: 'io' }, trigger: { kind: 'probability', p: 0.4 }, action: { type: 'status', sct: 0, sc: 6 } }] });
+  const { host, eng } = await rig({ rules: [] });
+  t.teardown(() => host.close());
+  const d = io(host);
+  const pass = async (): Promise<number[]> => {
+    eng.load(plan);
+    const out: number[] = [];
+    for (let i = 0; i < 20; i++) out.push((await d.write(i, i)).status === 0 ? 0 : 1);
+    return out;
+  };
+  const a = await pass();
+  t.deepEqual(await pass(), a);
+  t.true(a.includes(1));
+});
+
+test('hostile-dma uses DeviceContext.unchecked when present: writes / reads outside every window; counted unsupported otherwise', async (t) => {
+  const { host, ctrl, eng } = await rig({
+    rules: [
+      { id: 'w', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'write-outside', len: 64 } },
+      { id: 'r', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'read-outside' } },
+    ],
+  });
+  t.teardown(() => host.close());
+  const d = io(host);
+  await d.write(1, 1);
+  t.deepEqual(eng.report().rules.map((r) => [r.injected, r.unsupported]), [[0, 1], [0, 1]], 'no escape hatch in this build: nothing sent');
+  // A stand-in for the escape hatch (the device library's ctx.unchecked), recording what the engine sends.
+  const sent: string[] = [];
+  Object.defineProperty(ctrl.ctx, 'unchecked', {
+    configurable: true,
+    value: {
+      dmaWrite: (iova: number, data: Uint8Array) => sent.push(`write ${iova} ${data.length}`),
+      dmaRead: (iova: number, len: number, cb: (e: Error | undefined, d: Uint8Array | undefined) => void) => {
+        sent.push(`read ${iova} ${len}`);
+        cb(new Error('iommu'), undefined);
+      },
+      irq: (v: number) => sent.push(`irq ${v}`),
+    },
+  });
+  eng.load(validatePlan({ rules: [
+    { id: 'w', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'write-outside', len: 64 } },
+    { id: 'r', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'read-outside' } },
+    { id: 'u', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'irq-storm', vectors: 'unused', count: 2 } },
+  ] }));
+  await d.write(2, 2);
+  const end = Math.max(...ctrl.ctx.windows.list().map((w) => w.iova + w.len));
+  t.is(sent.length, 4, sent.join('\n'));
+  for (const s of sent.slice(0, 2)) {
+    const addr = Number(s.split(' ')[1]);
+    t.true(addr >= end, `${s} is outside every window (they end at ${end})`);
+  }
+  t.regex(sent[2] ?? '', /^irq ([2-9]|[1-6]\d)$/, 'an unused vector');
+  t.deepEqual(eng.report().rules.map((r) => r.injected), [1, 1, 1]);
+});

@@ -1,7 +1,9 @@
 // Fault plans: the validator's errors (path + problem, all at once), the
 // kernel-style trigger string, and every ready-made fixture is a valid plan.
 import test from 'ava';
-import { validatePlan, parsePlan, parseKernelSpec, PlanError, listFixtures, loadFixture, loadPlanFile, mergePlans, planFromFlags } from '../../device/faults/index.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validatePlan, parsePlan, parseKernelSpec, PlanError, FIXTURE_DIR, listFixtures, loadFixture, loadPlanFile, mergePlans, planFromFlags } from '../../device/faults/index.ts';
 
 const rule = (over: Record<string, unknown>): unknown => ({ rules: [{ action: { type: 'fatal' }, ...over }] });
 
@@ -114,4 +116,10 @@ test('flags: fixtures and plan files merge in order, ids stay unique', (t) => {
   t.is(planFromFlags(new Map()), undefined);
   t.is(mergePlans([]), undefined);
   t.throws(() => planFromFlags(new Map([['fixture', ['nope']]])), { name: 'OptionError' });
+});
+
+test('fixtures/plans/index.json lists every fixture with its description', (t) => {
+  const idx = JSON.parse(readFileSync(join(FIXTURE_DIR, 'index.json'), 'utf8')) as { fixtures: { name: string; file: string; description: string }[] };
+  t.deepEqual(idx.fixtures.map((f) => f.name), listFixtures());
+  for (const f of idx.fixtures) t.is(f.description, loadFixture(f.name).description, f.name);
 });

@@ -22,22 +22,26 @@ function ramDisk(blocks: number, failEvery = 0): BlockDevice & { crash(): void; 
   const bs = 4096;
   const durable = new Uint8Array(blocks * bs);
   const cache = new Map<number, Uint8Array>();
-  let n = 0;
+  let ops = 0;
   const dev = {
     name: 'ram', capacityBytes: blocks * bs, logicalBlockSize: bs, cpu: 0, calls: 0,
     crash: () => cache.clear(),
     submit(op: ReqOp, off: number, buf: Uint8Array | number, flags: number, _cpu: number, cb: (s: BlkStatus, r: number) => void): void {
       dev.calls++;
       setImmediate(() => {
-        if (failEvery > 0 && ++n % failEvery === 0) return cb(BLK_STS.IOERR, 0);
-        const lba = off / bs;
-        if (op === 0 && buf instanceof Uint8Array) buf.set(cache.get(lba) ?? durable.subarray(off, off + bs));
-        else if (op === 1 && buf instanceof Uint8Array) {
-          if ((flags & 1) !== 0) {
-            durable.set(buf, off);
+        if (failEvery > 0 && ++ops % failEvery === 0) return cb(BLK_STS.IOERR, 0);
+        const first = off / bs;
+        const nblk = buf instanceof Uint8Array ? buf.length / bs : 0;
+        for (let i = 0; i < nblk && buf instanceof Uint8Array; i++) {
+          const lba = first + i;
+          const blk = buf.subarray(i * bs, (i + 1) * bs);
+          if (op === 0) blk.set(cache.get(lba) ?? durable.subarray(lba * bs, (lba + 1) * bs));
+          else if ((flags & 1) !== 0) {
+            durable.set(blk, lba * bs);
             cache.delete(lba); // FUA writes through and replaces any cached copy
-          } else cache.set(lba, buf.slice());
-        } else if (op === 2) {
+          } else cache.set(lba, blk.slice());
+        }
+        if (op === 2) {
           for (const [l, d] of cache) durable.set(d, l * bs);
           cache.clear();
         }
@@ -55,7 +59,7 @@ function ramDisk(blocks: number, failEvery = 0): BlockDevice & { crash(): void; 
 
 test('workload: no faults → every I/O ok, nothing corrupt or stale, all durable data reads back', async (t) => {
   const d = ramDisk(64);
-  const w = runWorkload(d, { seed: 4, ops: 300, lbas: 64, depth: 4 });
+  const w = runWorkload(d, { seed: 4, ops: 300, lbas: 64, depth: 4, maxBlocks: 4 });
   const r = await w.done;
   t.is(r.ok, 300);
   t.deepEqual([r.failed, r.hung, r.doubleCompletions, r.corrupt.length, r.staleReads.length], [0, 0, 0, 0, 0]);
