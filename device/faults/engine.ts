@@ -557,6 +557,11 @@ export class FaultEngine {
     return 'drop';
   }
 
+  /**
+   * Lying completions (NVMe 1.4 §4.6, Figure 121: CID, SQHD, SQID, phase tag P).
+   * A host must match CQEs to requests by CID and reject ids it does not own
+   * (Linux: "invalid id N completed on queue Q"); a stale phase means "not yet posted".
+   */
   private cqeFields(cqid: number, f: CqeFieldsLike, extra: boolean): boolean {
     const pc = this.pendingCorrupt;
     if (pc === undefined) {
@@ -826,6 +831,11 @@ export class FaultEngine {
     }
   }
 
+  /**
+   * Spurious MSI-X messages (PCI 3.0 §6.8): on the I/O CQs' vectors with no new
+   * CQE behind them, or on vectors no CQ uses (raw, past the library's mask
+   * checks, when the escape hatch exists).
+   */
   private irqStorm(rt: RuleRt, a: Extract<Action, { type: 'irq-storm' }>): void {
     const ctx = this.ctrl.ctx;
     const nvec = this.ctrl.msix.vectors;

@@ -3,7 +3,7 @@
 // later) and never throws.
 import type { NvmeController } from './controller.ts';
 import type { Req } from './queues.ts';
-import { PENDING, complete, Cq, Sq, kick } from './queues.ts';
+import { PENDING, complete, Cq, Sq, kick, sqPending, ABORT_LIMIT } from './queues.ts';
 import { S, dnr } from '../../src/spec/status.ts';
 import { ADMIN, CNS, CREATE_CQ, CREATE_SQ, AER_TYPE, FORMAT, ABORT_NOT_ABORTED } from '../../src/spec/admin.ts';
 import { CC, getField } from '../../src/spec/registers.ts';
@@ -95,6 +95,8 @@ function deleteSq(c: NvmeController, req: Req): number {
   if (qid === 0 || sq === undefined || sq.deleting) return dnr(S.INVALID_QUEUE_IDENTIFIER);
   sq.deleting = true;
   for (const r of sq.busy()) r.aborted = S.ABORTED_SQ_DELETION;
+  // Aborts waiting for unfetched SQEs: those SQEs are discarded with the queue, never aborted.
+  for (const a of sq.aborts.splice(0)) complete(c, a.req, S.SUCCESS, ABORT_NOT_ABORTED);
   if (sq.inflight === 0) {
     sq.cq.sqs.delete(sq);
     c.sqs[qid] = undefined;
@@ -198,9 +200,35 @@ function getLogPage(c: NvmeController, req: Req): number {
 function abort(c: NvmeController, req: Req): number {
   const sqid = req.sqe.cdw10 & 0xffff;
   const cid = req.sqe.cdw10 >>> 16;
-  if (c.sqs[sqid] === undefined) return dnr(S.INVALID_FIELD);
+  const sq = c.sqs[sqid];
+  if (sq === undefined) return dnr(S.INVALID_FIELD);
   if (sqid === 0 && c.aer.abort(cid)) {
     complete(c, req, S.SUCCESS, 0);
+    return PENDING;
+  }
+  for (const r of sq.busy()) {
+    if (r.sqe.cid !== cid || r === req) continue;
+    // A command held before execution (a fault's delay) is really aborted: it never runs.
+    if (r.hold !== undefined) {
+      clearTimeout(r.hold);
+      r.hold = undefined;
+      c.complete(r, S.ABORT_REQUESTED);
+      complete(c, req, S.SUCCESS, 0);
+      return PENDING;
+    }
+    // Executing (data may already have moved): best effort, as QEMU — not aborted.
+    complete(c, req, S.SUCCESS, ABORT_NOT_ABORTED);
+    return PENDING;
+  }
+  // Not fetched yet? Watch the SQEs up to the current tail; decided when they are fetched.
+  const pending = sqPending(sq);
+  if (pending > 0 && !sq.deleting) {
+    // ACL = ABORT_LIMIT-1 (Identify): more waiting Aborts than that → Abort Command Limit Exceeded.
+    let waiting = 0;
+    for (const s of c.sqs) waiting += s?.aborts.length ?? 0;
+    if (waiting >= ABORT_LIMIT) return S.ABORT_COMMAND_LIMIT_EXCEEDED;
+    sq.aborts.push({ cid, req, left: pending });
+    kick(c);
     return PENDING;
   }
   complete(c, req, S.SUCCESS, ABORT_NOT_ABORTED);

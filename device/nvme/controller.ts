@@ -50,6 +50,20 @@ export interface ErrorLogEntry {
   nsid: number;
 }
 
+/** query-device `nvme` section (NvmeController.info). */
+export interface NvmeInfo {
+  ready: boolean;
+  cc: number;
+  csts: number;
+  shadowDoorbells: boolean;
+  namespaces: { nsid: number; sizeBytes: number; blocks: number; lbads: number; backend: string; allocatedBytes: number; dirtyCachePages: number; writeCache: boolean; uncorrectableBlocks: number }[];
+  sqs: { qid: number; size: number; head: number; tail: number; pending: number; inflight: number; cqid: number; cmb: boolean; deleting: boolean }[];
+  cqs: { qid: number; size: number; head: number; tail: number; phase: number; iv: number; ien: boolean; waiting: number }[];
+  aer: { outstanding: number };
+  errorLogEntries: number;
+  counters: NvmeStats;
+}
+
 /** Controller counters (query-device and SMART). */
 export interface NvmeStats {
   commands: number;
@@ -218,6 +232,41 @@ export class NvmeController implements DeviceModel {
     };
   }
 
+  /**
+   * The `nvme` section of the daemon's query-device (registered by the factory
+   * in index.ts): registers, namespaces with size / LBA data size / usage,
+   * every queue with size, head, tail and commands in flight, and counters.
+   * JSON-safe (numbers, strings, booleans, arrays, plain objects).
+   */
+  info(): NvmeInfo {
+    return {
+      ready: this.ready,
+      cc: this.cc,
+      csts: this.csts,
+      shadowDoorbells: this.dbbuf !== undefined,
+      namespaces: [...this.namespaces.values()].map((n) => ({
+        nsid: n.nsid,
+        sizeBytes: n.data.nsze * n.data.blockSize,
+        blocks: n.data.nsze,
+        lbads: n.data.blockShift,
+        backend: n.data.store.kind,
+        allocatedBytes: n.data.store.allocatedBytes(),
+        dirtyCachePages: n.data.cache.dirtyPages,
+        writeCache: n.data.cache.enabled,
+        uncorrectableBlocks: n.data.uncorrectableCount,
+      })),
+      sqs: this.sqs.flatMap((s) => (s === undefined ? [] : [{
+        qid: s.qid, size: s.size, head: s.head, tail: s.tail, pending: sqPending(s), inflight: s.inflight, cqid: s.cq.qid, cmb: s.inCmb, deleting: s.deleting,
+      }])),
+      cqs: this.cqs.flatMap((q) => (q === undefined ? [] : [{
+        qid: q.qid, size: q.size, head: q.head, tail: q.tail, phase: q.phase, iv: q.iv, ien: q.ien, waiting: q.waiting.length,
+      }])),
+      aer: { outstanding: this.aer.outstanding.length },
+      errorLogEntries: this.errorCount,
+      counters: { ...this.stats },
+    };
+  }
+
   // ---- state helpers ----------------------------------------------------------
   get enabled(): boolean {
     return getField(this.cc, CC.EN) === 1;
@@ -325,8 +374,10 @@ export class NvmeController implements DeviceModel {
       if (r === 'drop') return;
       if (typeof r === 'number') return this.complete(req, r);
       if (r !== undefined) {
+        // Held: Abort may cancel it (admin.ts abort) and complete it with Command Abort Requested.
         const epoch = this.epoch;
-        setTimeout(() => {
+        req.hold = setTimeout(() => {
+          req.hold = undefined;
           if (epoch === this.epoch) this.dispatch(req);
         }, r.delayMs);
         return;

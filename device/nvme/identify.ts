@@ -6,6 +6,7 @@ import { ONCS } from '../../src/spec/nvm.ts';
 import { IDENTIFY_SIZE, SQES_LOG2, CQES_LOG2 } from '../../src/spec/sizes.ts';
 import { putAscii, putBf, put8, put16, put32, put64 } from '../../src/wire/le.ts';
 import { MAX_NAMESPACES } from './options.ts';
+import { ABORT_LIMIT } from './queues.ts';
 import { ERROR_LOG_ENTRIES } from './controller.ts';
 
 export const FIRMWARE_REVISION = '1.0';
@@ -30,7 +31,7 @@ export function identifyController(c: NvmeController): Uint8Array {
   putBf(b, 0, ID_CTRL.OAES, OAES.NS_ATTR); // so a Linux-like host keeps an AER outstanding
   putBf(b, 0, ID_CTRL.CNTRLTYPE, CNTRLTYPE.IO);
   putBf(b, 0, ID_CTRL.OACS, OACS.FORMAT | (cfg.dbcs ? OACS.DBBUF : 0));
-  putBf(b, 0, ID_CTRL.ACL, 3);
+  putBf(b, 0, ID_CTRL.ACL, ABORT_LIMIT - 1); // 0's based
   putBf(b, 0, ID_CTRL.AERL, cfg.aerl);
   putBf(b, 0, ID_CTRL.FRMW, FRMW.SLOT1_RO | (1 << FRMW.NSLOTS_SHIFT));
   putBf(b, 0, ID_CTRL.LPA, LPA.CMD_EFFECTS | LPA.EXTENDED);

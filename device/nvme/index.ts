@@ -4,6 +4,7 @@ import { registerDevice } from '../registry.ts';
 import { NVME_OPTIONS, NVME_NS_OPTIONS, configFromOptions } from './options.ts';
 import { NvmeController } from './controller.ts';
 import { attachFaults } from '../faults/index.ts';
+import { toQmp } from '../control/builtin.ts';
 
 export { NvmeController } from './controller.ts';
 export type { NvmeFaultHooks } from './faults.ts';
@@ -19,6 +20,7 @@ registerDevice({
     const ctrl = new NvmeController(configFromOptions(options, children), env.log);
     // Fault engine: --fixture / --fault-plan, and the fault-* control commands (NO_FAULTS when unused).
     attachFaults(ctrl, env);
+    env.control.provideInfo('nvme', () => toQmp(ctrl.info()));
     return ctrl;
   },
 });

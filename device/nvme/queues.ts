@@ -10,6 +10,10 @@ import { SQE_SIZE, CQE_SIZE } from '../../src/spec/sizes.ts';
 import { S, isSuccess } from '../../src/spec/status.ts';
 import type { Segment } from '../../src/wire/prp.ts';
 import type { CqeFields } from './faults.ts';
+import { ABORT_NOT_ABORTED } from '../../src/spec/admin.ts';
+
+/** Concurrent Aborts the controller keeps: Identify ACL + 1 (§5.1; more → Abort Command Limit Exceeded). */
+export const ABORT_LIMIT = 4;
 
 /** Handlers return this when they will call complete() later. */
 export const PENDING = -1;
@@ -28,6 +32,8 @@ export class Req {
   aborted = 0;
   /** For the error log: LBA the command addressed, if any. */
   lba = 0;
+  /** Held before execution (a fault's delay): Abort can cancel it and complete it at once. */
+  hold: ReturnType<typeof setTimeout> | undefined;
   constructor(readonly sq: Sq) {}
   /** Append a data segment, merging with the previous one when contiguous. */
   addSeg(addr: number, len: number): void {
@@ -57,6 +63,11 @@ export class Sq {
   inflight = 0;
   /** Delete I/O SQ command waiting for in-flight commands to drain. */
   deleteReq: Req | undefined;
+  /**
+   * Abort commands for CIDs not fetched yet when the Abort arrived (§5.1): each
+   * watches the next `left` SQEs fetched from this SQ (those up to the tail then).
+   */
+  readonly aborts: { cid: number; req: Req; left: number }[] = [];
   private readonly pool: Req[] = [];
   private readonly free: Req[] = [];
   constructor(
@@ -220,9 +231,36 @@ function consume(c: NvmeController, sq: Sq, data: Uint8Array, count: number): vo
     req.nsegs = 0;
     req.aborted = 0;
     req.lba = 0;
+    req.hold = undefined;
     c.stats.commands++;
+    if (sq.aborts.length > 0 && abortOnFetch(c, sq, req)) continue;
     c.execute(req);
   }
+}
+
+/**
+ * Abort (§5.1) of a command that was still in the SQ: a fetched SQE whose CID
+ * an Abort is waiting for completes with Command Abort Requested, unexecuted.
+ * Aborts that have seen every SQE up to their tail complete "not aborted".
+ */
+function abortOnFetch(c: NvmeController, sq: Sq, req: Req): boolean {
+  let hit = false;
+  for (let i = sq.aborts.length - 1; i >= 0; i--) {
+    const a = sq.aborts[i];
+    if (a === undefined) continue;
+    if (!hit && a.cid === req.sqe.cid) {
+      hit = true;
+      sq.aborts.splice(i, 1);
+      complete(c, a.req, 0, 0); // CDW0 bit 0 = 0: aborted
+      continue;
+    }
+    if (--a.left === 0) {
+      sq.aborts.splice(i, 1);
+      complete(c, a.req, 0, ABORT_NOT_ABORTED);
+    }
+  }
+  if (hit) complete(c, req, S.ABORT_REQUESTED);
+  return hit;
 }
 
 /**
@@ -343,13 +381,22 @@ function signal(c: NvmeController, cq: Cq, posted: number): void {
   }
   if (cq.coalesceTimer === undefined) {
     const epoch = c.epoch;
-    cq.coalesceTimer = setTimeout(() => {
+    // Node's timers count from the event loop's cached clock, so under load one can fire a few
+    // ms early; the deadline is checked on the monotonic clock and the timer re-armed if early.
+    const deadline = performance.now() + co.timeUs / 1000;
+    const fire = (): void => {
       cq.coalesceTimer = undefined;
       if (epoch !== c.epoch || c.cqs[cq.qid] !== cq || cq.unsignalled === 0) return;
+      const left = deadline - performance.now();
+      if (left > 0) {
+        cq.coalesceTimer = setTimeout(fire, Math.ceil(left));
+        return;
+      }
       cq.unsignalled = 0;
       c.raiseIrq(cq.iv);
       c.ctx.flush();
-    }, Math.max(1, Math.ceil(co.timeUs / 1000)));
+    };
+    cq.coalesceTimer = setTimeout(fire, Math.max(1, Math.ceil(co.timeUs / 1000)));
   }
 }
 

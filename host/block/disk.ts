@@ -27,6 +27,7 @@ export class GenDisk<PDU = unknown, HctxData = unknown> extends RequestQueue {
   constructor(opts: GenDiskOptions<PDU, HctxData>) {
     super({ name: opts.name, tagSet: opts.tagSet as unknown as TagSet<unknown, unknown>, capacitySectors: opts.capacitySectors, limits: opts.limits, scheduler: opts.scheduler });
     this.reportZonesFn = opts.reportZones;
+    if (opts.autoPoll === false) this.autoPoll = false;
     if (this.limits.zoned === 'host-managed' && this.reportZonesFn === undefined) {
       this.tagSet.detachQueue(this);
       throw new RangeError('invalid gendisk: a host-managed zoned disk needs reportZones');
@@ -76,6 +77,7 @@ export class GenDisk<PDU = unknown, HctxData = unknown> extends RequestQueue {
 /** One submitter's handle on a disk. */
 export class BlockDeviceImpl implements BlockDevice {
   cpu = 0;
+  private hipri = false;
   private readonly plugState = new Plug();
   private closed = false;
   constructor(private readonly disk: GenDisk) {
@@ -85,13 +87,24 @@ export class BlockDeviceImpl implements BlockDevice {
   get capacityBytes(): number { return this.disk.capacitySectors * 512; }
   get logicalBlockSize(): number { return this.disk.limits.logicalBlockSize; }
   get limits(): Readonly<QueueLimits> { return this.disk.limits; }
+  get polled(): boolean { return this.hipri; }
+  set polled(v: boolean) {
+    if (v && !this.disk.tagSet.hasPollQueues) throw new BlockError(BLK_STS.NOTSUPP, `${this.disk.name}: no poll queues (io_poll 0)`);
+    this.hipri = v === true;
+  }
+  poll(cpu = this.cpu): number {
+    if (this.closed) return 0;
+    return this.disk.poll(Number.isInteger(cpu) && cpu >= 0 && cpu < this.disk.tagSet.nrCpus ? cpu : -1);
+  }
 
   /** Returns an error message, or null when the request is acceptable. */
-  private check(op: ReqOp, offset: number, length: number, buf: Uint8Array | null, cpu: number): string | null {
+  private check(op: ReqOp, offset: number, length: number, buf: Uint8Array | null, cpu: number, flags: number): string | null {
     const d = this.disk;
     const l = d.limits;
     if (this.closed) return 'block device handle is closed';
     if (!Number.isInteger(cpu) || cpu < 0 || cpu >= d.tagSet.nrCpus) return `cpu ${cpu} out of range (0..${d.tagSet.nrCpus - 1})`;
+    // submit_bio_noacct: REQ_POLLED on a queue without BLK_FEAT_POLL fails with BLK_STS_NOTSUPP.
+    if ((flags & REQ_FLAG.POLLED) !== 0 && !d.tagSet.hasPollQueues) return 'polled I/O not supported (no poll queues)';
     if (op === REQ_OP.FLUSH || op === REQ_OP.ZONE_RESET_ALL) return null;
     if (!Number.isSafeInteger(offset) || offset < 0) return `offset ${offset} is not a non-negative integer`;
     if (!Number.isSafeInteger(length) || length < 0) return `length ${length} is not a non-negative integer`;
@@ -129,7 +142,7 @@ export class BlockDeviceImpl implements BlockDevice {
     if (op !== REQ_OP.READ && op !== REQ_OP.WRITE && op !== REQ_OP.FLUSH && op !== REQ_OP.DISCARD && op !== REQ_OP.WRITE_ZEROES &&
       op !== REQ_OP.ZONE_APPEND && !ZONE_MGMT.has(op)) { cb(BLK_STS.NOTSUPP, 0); return; }
     if ((op === REQ_OP.READ || op === REQ_OP.WRITE || op === REQ_OP.ZONE_APPEND) && buf === null) { cb(BLK_STS.INVAL, 0); return; }
-    const err = this.check(op, offset, length, buf, cpu);
+    const err = this.check(op, offset, length, buf, cpu, flags);
     if (err !== null) { cb(BlockDeviceImpl.statusFor(err), 0); return; }
     this.queue(op, offset, length, buf, flags, cpu, cb);
   }
@@ -138,7 +151,8 @@ export class BlockDeviceImpl implements BlockDevice {
     const d = this.disk;
     const bio = d.pools.getBio();
     bio.op = op;
-    bio.flags = flags | 0;
+    // REQ_POLLED is only meaningful for reads and writes (bio_clear_polled otherwise).
+    bio.flags = op === REQ_OP.READ || op === REQ_OP.WRITE ? flags | 0 : (flags | 0) & ~REQ_FLAG.POLLED;
     bio.sector = op === REQ_OP.FLUSH || op === REQ_OP.ZONE_RESET_ALL ? 0 : offset / 512;
     bio.nrSectors = ZONE_MGMT.has(op) || op === REQ_OP.FLUSH ? 0 : length / 512;
     bio.buf = op === REQ_OP.READ || op === REQ_OP.WRITE || op === REQ_OP.ZONE_APPEND ? buf : null;
@@ -149,7 +163,8 @@ export class BlockDeviceImpl implements BlockDevice {
   }
 
   private run(op: ReqOp, offset: number, length: number, buf: Uint8Array | null, flags: number): Promise<number> {
-    const err = this.check(op, offset, length, buf, this.cpu);
+    if (this.hipri && (op === REQ_OP.READ || op === REQ_OP.WRITE)) flags |= REQ_FLAG.POLLED;
+    const err = this.check(op, offset, length, buf, this.cpu, flags);
     if (err !== null) {
       const st = BlockDeviceImpl.statusFor(err);
       return Promise.reject(new BlockError(st, `${this.disk.name}: ${err}`, st === BLK_STS.INVAL ? 'BLK_EINVAL_ARG' : undefined));

@@ -75,6 +75,9 @@ export function validateLimits(p: Partial<QueueLimits> | undefined): QueueLimits
 
 type StatGroup = 0 | 1 | 2 | 3; // read, write, discard, flush (op_stat_group)
 
+/** A tag user for fair sharing: `active` while counted in Tags.activeQueues. */
+export interface ShareUser { active: boolean; nrActive: number }
+
 /** One hardware queue of one request queue (struct blk_mq_hw_ctx). */
 export class Hctx implements HwQueue {
   driverData: unknown = undefined;
@@ -88,6 +91,8 @@ export class Hctx implements HwQueue {
   waitingTag = false;
   needRestart = false;
   nrActive = 0;
+  /** Fair-share user this hctx counts against: its own, or the disk's with hctxShared. */
+  share: ShareUser;
   busyStreak = 0;
   delayTimer: NodeJS.Timeout | null = null;
   pollScheduled = false;
@@ -95,8 +100,9 @@ export class Hctx implements HwQueue {
   readonly batch: Request[] = [];
   readonly runNow: () => void;
   readonly pollNow: () => void;
-  constructor(readonly queue: RequestQueue, readonly index: number, readonly type: HctxType, readonly tags: Tags, sched: HctxSched) {
+  constructor(readonly queue: RequestQueue, readonly index: number, readonly type: HctxType, readonly tags: Tags, sched: HctxSched, share: ShareUser) {
     this.sched = sched;
+    this.share = share;
     this.runNow = () => { this.runScheduled = false; this.queue.runHctx(this); };
     this.pollNow = () => { this.pollScheduled = false; this.queue.pollHctx(this); };
   }
@@ -174,6 +180,12 @@ export class RequestQueue {
     return s;
   }
   iostats = true;
+  /**
+   * Background polling of busy poll hctxs (see poll()). false: completions of
+   * REQ_POLLED requests arrive only through BlockDevice.poll()/poll() (or the
+   * driver's timeout handler), like io_uring IOPOLL.
+   */
+  autoPoll = true;
   nomerges = 0;
   rqAffinity = 1;
   nrRequests: number;
@@ -196,6 +208,8 @@ export class RequestQueue {
   private readonly mergeScratch: PendingRq[] = [];
   private readonly touched: Hctx[] = [];
   private readonly drainWaiters: Array<() => void> = [];
+  /** The disk-wide fair-share user (hctxShared tag sets). */
+  private readonly diskShare: ShareUser = { active: false, nrActive: 0 };
   /**
    * clk[0]: the clock (ms) cached for the current dispatch batch while
    * clockCached, else refreshed by tick(). Doubles are kept in typed arrays
@@ -255,7 +269,8 @@ export class RequestQueue {
     this.cpuMap = this.tagSet.cpuMaps.map((m) => m.slice());
     const hs: Hctx[] = [];
     for (let i = 0; i < this.tagSet.nrHwQueues; i++) {
-      const h = new Hctx(this, i, this.tagSet.typeOfHwq(i), this.tagSet.tagsOf(i), new NoneSched([newList()], new Int32Array(0)));
+      const share = this.tagSet.hctxShared ? this.diskShare : { active: false, nrActive: 0 };
+      const h = new Hctx(this, i, this.tagSet.typeOfHwq(i), this.tagSet.tagsOf(i), new NoneSched([newList()], new Int32Array(0)), share);
       h.sched = this.makeSched(h);
       hs.push(h);
     }
@@ -276,6 +291,7 @@ export class RequestQueue {
 
   private exitHctx(h: Hctx): void {
     h.dead = true;
+    if (h.share.active) { h.share.active = false; h.tags.activeQueues--; this.wakeTagWaiters(h.tags); }
     if (h.delayTimer !== null) { clearTimeout(h.delayTimer); h.delayTimer = null; }
     const i = h.tags.waiters.indexOf(h);
     if (i >= 0) h.tags.waiters.splice(i, 1);
@@ -530,18 +546,37 @@ export class RequestQueue {
     return h.dispatch.length > 0 || h.passthru.head !== null || h.sched.count > 0;
   }
 
-  /** Allocate a driver tag for `h` honouring nr_requests and fair sharing (hctx_may_queue). */
+  /**
+   * Allocate a driver tag for `h` honouring nr_requests and, when several
+   * disks share the tag set (BLK_MQ_F_TAG_QUEUE_SHARED), the fair share of
+   * blk-mq-tag.c hctx_may_queue: a user trying to allocate becomes active
+   * (blk_mq_tag_busy) and may hold at most max(ceil(depth / active users), 4)
+   * tags, so a busy disk leaves room for the others. A user is an hctx, or
+   * the whole disk with hctxShared (one bitmap for all hctxs).
+   */
   private allocTag(h: Hctx, reserved: boolean): number {
+    const tags = h.tags;
     if (!reserved) {
       if (h.nrActive >= this.nrRequests) return -1;
-      const tags = h.tags;
-      if (this.tagSet.queueCount > 1 && tags.activeQueues > 1 && h.nrActive > 0) {
+      if (this.tagSet.queueShared) {
+        const u = h.share;
+        if (!u.active) { u.active = true; tags.activeQueues++; }
+        const users = tags.activeQueues;
         const depth = tags.depth - tags.reserved;
-        const share = Math.max(Math.ceil(depth / tags.activeQueues), 4);
-        if (h.nrActive >= share) return -1;
+        if (users > 1 && depth > 1 && u.nrActive >= Math.max(Math.ceil(depth / users), 4)) return -1;
       }
     }
-    return h.tags.alloc(reserved);
+    return tags.alloc(reserved);
+  }
+
+  /** blk_mq_tag_idle: a user with nothing in flight or queued stops counting for the fair share. */
+  private shareIdle(h: Hctx): void {
+    const u = h.share;
+    if (!u.active || u.nrActive > 0) return;
+    if (this.tagSet.hctxShared) { for (const x of this.hctxs) if (this.hasWork(x)) return; } else if (this.hasWork(h)) return;
+    u.active = false;
+    h.tags.activeQueues--;
+    this.wakeTagWaiters(h.tags); // the others' share just grew
   }
 
   private waitForTag(h: Hctx): void {
@@ -604,6 +639,7 @@ export class RequestQueue {
       h.running = false;
       if (ownClock) this.clockCached = false;
     }
+    if (h.share.active && h.share.nrActive === 0) this.shareIdle(h);
     if (budget <= 0 && this.hasWork(h)) {
       // Yield the event loop, then continue (like need_resched in the dispatch loop).
       if (!h.runScheduled) { h.runScheduled = true; setImmediate(h.runNow); }
@@ -636,7 +672,8 @@ export class RequestQueue {
     }
     rq.bvecs = bv;
     h.tags.lastQueue = this;
-    if (h.nrActive++ === 0) h.tags.activeQueues++;
+    h.nrActive++;
+    h.share.nrActive++;
     this.acctStart(rq);
     this.pools.putPending(p);
     return rq;
@@ -772,9 +809,11 @@ export class RequestQueue {
     rq.clearBvecs();
     rq.driverCmd = undefined;
     rq.driverResult = undefined;
-    if (--h.nrActive === 0) h.tags.activeQueues--;
+    h.nrActive--;
+    h.share.nrActive--;
     h.tags.free(rq.tag);
     this.afterTagFree(h);
+    if (h.share.active && h.share.nrActive === 0) this.shareIdle(h);
     let off = 0;
     while (bio !== null) {
       const next = bio.next;
@@ -787,8 +826,8 @@ export class RequestQueue {
     }
   }
 
-  private afterTagFree(h: Hctx): void {
-    const tags = h.tags;
+  /** Wake the hctxs waiting for a tag, in order, from a microtask (sbitmap wake-up). */
+  private wakeTagWaiters(tags: Tags): void {
     if (tags.waiters.length > 0 && !tags.wakeScheduled) {
       tags.wakeScheduled = true;
       queueMicrotask(() => {
@@ -797,6 +836,10 @@ export class RequestQueue {
         for (const w of ws) { w.waitingTag = false; w.queue.runHctx(w); }
       });
     }
+  }
+
+  private afterTagFree(h: Hctx): void {
+    this.wakeTagWaiters(h.tags);
     if (h.needRestart) { h.needRestart = false; this.scheduleRun(h); }
     if (this.inflight === 0 && this.drainWaiters.length > 0) for (const f of this.drainWaiters.splice(0)) f();
   }
@@ -993,16 +1036,63 @@ export class RequestQueue {
   }
 
   // ─────────────────────────────── polling ───────────────────────────────
+  //
+  // Poll hctxs ('poll' map, REQ_FLAG.POLLED bios) get completions only when
+  // somebody calls Operations.poll — there is no interrupt. Two pollers, both
+  // cooperative (one ops.poll call per hctx per turn, never a busy loop that
+  // holds the event loop: blk_hctx_poll's need_resched exit, always taken):
+  //  - the submitter: BlockDevice.poll() / RequestQueue.poll() (bio_poll,
+  //    io_uring IOPOLL) reaps synchronously and returns what it found;
+  //  - with autoPoll (default) the core also polls each busy poll hctx once
+  //    per event-loop turn (setImmediate) until it has no request in flight,
+  //    so promise users of a poll queue need not poll themselves.
+
+  /**
+   * Poll the 'poll' hctx mapped to `cpu` (every poll hctx when cpu < 0) once,
+   * then run deferred completions, so the callbacks of the requests found
+   * have run when this returns. Returns the number of completions the
+   * driver reported. 0 without poll queues or an ops.poll.
+   */
+  poll(cpu = -1): number {
+    if (this.dead || this.tagSet.ops.poll === undefined) return 0;
+    let found = 0;
+    if (cpu >= 0) {
+      const idx = this.cpuMap[2]?.[cpu] ?? -1;
+      const h = idx >= 0 ? this.hctxs[idx] : undefined;
+      if (h !== undefined && h.type === 'poll') found = this.pollOnce(h);
+    } else {
+      for (const h of this.hctxs) if (h.type === 'poll') found += this.pollOnce(h);
+    }
+    if (this.nCpl > 0) this.flushCompletions();
+    return found;
+  }
+
+  private pollOnce(h: Hctx): number {
+    const ops = this.tagSet.ops;
+    if (ops.poll === undefined || h.dead) return 0;
+    this.pollCalls++;
+    let n = 0;
+    try {
+      n = ops.poll(h);
+    } catch (e) {
+      this.tagSet.misuseCounters.driverThrew++;
+      this.log.error({ err: e }, 'poll threw');
+    }
+    return Number.isInteger(n) && n > 0 ? n : 0;
+  }
+
+  /** Number of Operations.poll calls so far (tests, stats). */
+  pollCalls = 0;
 
   schedulePoll(h: Hctx): void {
-    if (h.pollScheduled || h.dead) return;
+    if (h.pollScheduled || h.dead || !this.autoPoll) return;
     h.pollScheduled = true;
     setImmediate(h.pollNow);
   }
   pollHctx(h: Hctx): void {
-    const ops = this.tagSet.ops;
-    if (ops.poll === undefined || h.dead) return;
-    try { ops.poll(h); } catch (e) { this.tagSet.misuseCounters.driverThrew++; this.log.error({ err: e }, 'poll threw'); }
+    if (h.dead || !this.autoPoll) return;
+    this.pollOnce(h);
+    if (this.nCpl > 0) this.flushCompletions();
     if (h.nrActive > 0) this.schedulePoll(h);
   }
 

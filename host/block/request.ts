@@ -107,14 +107,14 @@ export class RequestHandle implements RequestRef {
   constructor(private readonly rq: Request, slot: number) { this.gen = slot - HANDLE_RING; }
   get tag(): number { return this.rq.tag; }
   get generation(): number { return this.gen; }
-  get uniqueTag(): number { return (this.rq.tags.index << 16) | this.rq.tag; }
+  get uniqueTag(): number { return (this.hwqIndex << 16) | this.rq.tag; }
   get valid(): boolean { return this.gen === this.rq.gen && (this.rq.state === RQ_IN_FLIGHT || this.rq.state === RQ_COMPLETE); }
   get op(): ReqOp { return this.rq.op; }
   get flags(): number { return this.rq.flags; }
   get sector(): number { return this.rq.sector; }
   get bytes(): number { return this.rq.bytes; }
   get sectors(): number { return this.rq.bytes >>> SECTOR_SHIFT; }
-  get hwqIndex(): number { return this.rq.tags.index; }
+  get hwqIndex(): number { return this.rq.hctx?.index ?? this.rq.tags.index; }
   get pdu(): unknown { return this.rq.pdu; }
   get bvecs(): readonly Uint8Array[] { return this.rq.bvecs; }
   get deadline(): number { return this.rq.deadline; }
@@ -198,7 +198,7 @@ export class Tags {
   /** hctxs (of any queue sharing these tags) waiting for a free tag, in order. */
   readonly waiters: Hctx[] = [];
   wakeScheduled = false;
-  /** Queues with requests allocated here (fair sharing, hctx_may_queue). */
+  /** Active tag users (hctxs, or disks with hctxShared) of a shared set: fair sharing, hctx_may_queue. */
   activeQueues = 0;
   lastQueue: RequestQueue | null = null;
   constructor(readonly index: number, readonly depth: number, readonly reserved: number, initPdu: (tag: number, hwq: number) => unknown) {

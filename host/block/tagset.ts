@@ -17,6 +17,8 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
   readonly queueDepth: number;
   readonly reservedTags: number;
   readonly blocking: boolean;
+  /** BLK_MQ_F_TAG_HCTX_SHARED: one Tags for every hw queue index. */
+  readonly hctxShared: boolean;
   readonly noSchedByDefault: boolean;
   readonly timeoutMs: number;
   readonly nrCpus: number;
@@ -53,6 +55,7 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
     this.queueDepth = depth;
     this.reservedTags = reserved;
     this.blocking = opts.blocking === true;
+    this.hctxShared = opts.hctxShared === true;
     this.noSchedByDefault = opts.noSchedByDefault === true;
     this.timeoutMs = timeoutMs;
     this.nrCpus = nrCpus;
@@ -62,8 +65,12 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
   }
 
   private newTags(i: number): Tags {
+    // With one shared bitmap, every hw queue index gets the same Tags (blk_mq_alloc_map_and_rqs for set->shared_tags).
+    if (this.hctxShared && this.tags.length > 0) return this.tags[0] as Tags;
     return new Tags(i, this.queueDepth, this.reservedTags, (tag, hwq) => this.ops.initRequest(tag, hwq));
   }
+  /** Each distinct Tags once (with hctxShared all indexes share one). */
+  private uniqueTags(): Tags[] { return this.hctxShared ? this.tags.slice(0, 1) : this.tags; }
 
   /** Default maps, then the driver's mapQueues (blk_mq_update_queue_map). */
   private buildMaps(): void {
@@ -125,6 +132,8 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
     return t;
   }
   get queueCount(): number { return this.queues.size; }
+  /** BLK_MQ_F_TAG_QUEUE_SHARED: set while more than one disk uses this tag set (fair sharing applies). */
+  get queueShared(): boolean { return this.queues.size > 1; }
   attachQueue(q: RequestQueue): void { this.queues.add(q); }
   detachQueue(q: RequestQueue): void { this.queues.delete(q); }
 
@@ -153,12 +162,12 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
     return rq.handle;
   }
 
-  /** Count of tags in use on each hw queue (leak checks). */
-  busyTags(): number[] { return this.tags.map((t) => t.nrBusy); }
+  /** Count of tags in use on each hw queue (leak checks); one entry for an hctxShared set. */
+  busyTags(): number[] { return this.uniqueTags().map((t) => t.nrBusy); }
 
   /** blk_mq_tagset_busy_iter: visit every driver-owned request (e.g. to cancel them on reset). */
   busyIter(fn: (rq: RequestRef<PDU>) => void): void {
-    for (const t of this.tags) {
+    for (const t of this.uniqueTags()) {
       for (const rq of t.rqs) {
         if (rq.state === RQ_IN_FLIGHT) fn(rq.handle as RequestRef<PDU>);
       }

@@ -356,6 +356,13 @@ export interface TagSetOptions<PDU, HctxData> {
   reservedTags?: number;
   /** Queue counts per type when the driver has no mapQueues. Default: all 'default'. */
   queueMaps?: { default: number; read?: number; poll?: number };
+  /**
+   * BLK_MQ_F_TAG_HCTX_SHARED (null_blk shared_tag_bitmap): one tag space of
+   * queueDepth tags for all hardware queues instead of queueDepth per queue.
+   * Fair sharing then counts per disk rather than per hctx. Tags stay unique
+   * across hctxs, so drivers look a tag up on any hctx. Default false.
+   */
+  hctxShared?: boolean;
   /** BLK_MQ_F_BLOCKING: dispatch always runs from a deferred context, never in the submitter's stack. */
   blocking?: boolean;
   /** BLK_MQ_F_NO_SCHED_BY_DEFAULT: new disks start with scheduler 'none' (else 'mq-deadline' for single-queue sets). */
@@ -432,6 +439,11 @@ export interface GenDiskOptions<PDU = unknown, HctxData = unknown> {
   scheduler?: SchedulerName;
   /** Zone report for zoned disks (Operations.report_zones). */
   reportZones?: (sector: number, nrZones: number) => Promise<ZoneInfo[]> | ZoneInfo[];
+  /**
+   * The core polls busy poll hctxs once per event-loop turn (default true).
+   * false: REQ_POLLED completions only through BlockDevice.poll() (IOPOLL).
+   */
+  autoPoll?: boolean;
 }
 
 export type SchedulerName = 'none' | 'mq-deadline';
@@ -484,6 +496,21 @@ export interface BlockDevice {
   readonly limits: Readonly<QueueLimits>;
   /** Logical CPU used when a call doesn't name one (default 0). */
   cpu: number;
+  /**
+   * Like RWF_HIPRI / an io_uring IOPOLL ring: the promise calls (read, write,
+   * readInto) carry REQ_FLAG.POLLED and go to the disk's 'poll' hardware queue.
+   * Setting it on a disk without poll queues throws (EOPNOTSUPP). Default false.
+   */
+  polled: boolean;
+  /**
+   * bio_poll / blk_mq_poll: call Operations.poll once on the poll hctx mapped
+   * to `cpu` (default this.cpu) and run the completions found, so their
+   * callbacks / promise settlements are queued when this returns. Never
+   * blocks or spins; returns the number of completions found (0 without poll
+   * queues). With the disk's autoPoll off this is the only way (besides the
+   * timeout handler) REQ_POLLED requests complete.
+   */
+  poll(cpu?: number): number;
 
   read(offset: number, length: number): Promise<Uint8Array>;
   readInto(offset: number, buf: Uint8Array): Promise<void>;

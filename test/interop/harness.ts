@@ -9,8 +9,8 @@
 //   daemon (host/main.ts --attach ws://… --export …) exporting nvme0n1 as
 //   `big` and nvme0n2 as `img`. NVMELAB_INTEROP_NVME_URI=nbd://… points the
 //   nvme tests at an already running export instead (both names → that URI).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { spawn, spawnSync } from 'node:child_process';
+import { startServeCliTarget, startNvmeTarget as startNvmeProcesses, type NbdTarget } from '../../host/nbd/targets.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,140 +58,37 @@ export function run(cmd: string, args: readonly string[], timeoutMs = 120_000): 
   });
 }
 
-export interface Target {
-  kind: string;
-  /** Export name → nbd:// URI. */
-  uris: Map<string, string>;
-  stop(): Promise<void>;
-}
-
-/** A spawned process that prints one ready line on stdout; dies with us (stdin watchdog). */
-export async function spawnReady(args: readonly string[], timeoutMs = 30_000): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const rl = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${args[0]} not ready within ${timeoutMs} ms`)); }, timeoutMs);
-    rl.once('line', (l) => { clearTimeout(timer); resolve(l); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${args[0]} exited with ${code} before ready`)); });
-  });
-  return { child, line };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    t.unref();
-  });
-}
+/** A running target: export name → nbd:// URI (see host/nbd/targets.ts). */
+export type Target = NbdTarget;
 
 /** rnull disks exported by serve-cli: `big` (64 MiB, 512 B blocks) and `img` (16 MiB, 4 KiB blocks). */
-export async function startRnullTarget(): Promise<Target> {
-  const { child, line } = await spawnReady([
-    'host/nbd/serve-cli.ts', '--watchdog-stdin', '--listen', '127.0.0.1:0', '--max-connections', '64',
-    '--null', 'big,size=64', '--null', 'img,size=16,blocksize=4096',
-  ]);
-  const uris = new Map<string, string>();
-  for (const u of line.trim().split(/\s+/)) uris.set(decodeURIComponent(new URL(u).pathname.slice(1)), u);
-  return { kind: 'rnull', uris, stop: () => stopChild(child) };
+export function startRnullTarget(): Promise<Target> {
+  return startServeCliTarget(['--listen', '127.0.0.1:0', '--max-connections', '64',
+    '--null', 'big,size=64', '--null', 'img,size=16,blocksize=4096']);
 }
 
-/** Why the nvme target cannot run (known at load time), or undefined: it is always started here. */
+/** Why the nvme target cannot run (known at load time), or undefined: it is always started. */
 export function nvmeUnavailable(): string | undefined {
   return undefined;
 }
 
 /**
- * Spawn a node process and collect its stdout lines until `done(line)` says
- * it is ready; it dies with us (stdin watchdog) and is killed on timeout.
- */
-export async function spawnUntil(
-  args: readonly string[], done: (line: string) => boolean, timeoutMs = 30_000,
-): Promise<{ child: ChildProcess; lines: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const rl = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
-  const lines: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`${args[0]} ${why}; stdout so far: ${JSON.stringify(lines)}`));
-    };
-    const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
-    const onLine = (l: string): void => {
-      lines.push(l);
-      if (!done(l)) return;
-      clearTimeout(timer);
-      rl.off('line', onLine);
-      child.off('exit', onExit);
-      resolve();
-    };
-    const onExit = (code: number | null): void => fail(`exited with ${code} before ready`);
-    rl.on('line', onLine);
-    child.once('exit', onExit);
-  });
-  return { child, lines };
-}
-
-/**
  * rnvme options for the nvme target. Shadow doorbells (use_dbbuf) stay off
  * while the missed EventIdx wake-up in docs/requests.md (NVMEDEV/RNVME) is
- * open: with them, mixed random I/O at depth ≥ 32 stalls into I/O timeouts
- * (same choice as host/tools/main-job.ts). Set NVMELAB_INTEROP_DBBUF=1 to
- * run with them on.
+ * open — with them, mixed random I/O at depth 32 can stall into I/O
+ * timeouts (the same choice as host/tools/main-job.ts). NVMELAB_INTEROP_DBBUF=1
+ * runs with them on.
  */
 export const NVME_RNVME_OPTIONS = process.env.NVMELAB_INTEROP_DBBUF === '1' ? 'use_dbbuf=1' : 'use_dbbuf=0';
 
-/** Device-daemon arguments: one NVMe controller, namespaces for `big` and `img`. */
+/** One NVMe controller with two RAM namespaces shaped like the rnull target's disks. */
 export const NVME_DEVICE_ARGS: readonly string[] = [
   '-device', 'nvme',
-  '-device', 'nvme-ns,size=64M,logical_block_size=512',
-  '-device', 'nvme-ns,size=16M,logical_block_size=4096',
+  '-device', 'nvme-ns,size=64M,logical_block_size=512', // nvme0n1 → big
+  '-device', 'nvme-ns,size=16M,logical_block_size=4096', // nvme0n2 → img
 ];
 
-/**
- * Start an NBD export of rnvme namespaces across processes: device daemon,
- * then a host daemon attaching it over the WebSocket and exporting on
- * 127.0.0.1 port 0. `exports` maps export name → disk (default big → nvme0n1,
- * img → nvme0n2). Stops the host first (it detaches cleanly), then the device.
- */
-export async function startNvmeProcesses(opts: {
-  deviceArgs?: readonly string[];
-  exports?: ReadonlyArray<readonly [string, string]>;
-  rnvme?: string;
-  extraHostArgs?: readonly string[];
-} = {}): Promise<Target> {
-  const dev = await spawnUntil(['device/main.ts', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof',
-    ...(opts.deviceArgs ?? NVME_DEVICE_ARGS)], (l) => l.startsWith('listening '));
-  const url = (dev.lines.at(-1) ?? '').slice('listening '.length).trim();
-  const exportsWanted = opts.exports ?? [['big', 'nvme0n1'], ['img', 'nvme0n2']];
-  let host: { child: ChildProcess; lines: string[] };
-  try {
-    host = await spawnUntil(['host/main.ts', '--attach', url, '--rnvme', opts.rnvme ?? NVME_RNVME_OPTIONS,
-      ...exportsWanted.flatMap(([name, disk]) => ['--export', `${disk},name=${name}`]),
-      '--nbd-listen', '127.0.0.1:0', '--nbd-max-connections', '64', '--no-state-file', '--exit-on-stdin-eof',
-      ...(opts.extraHostArgs ?? [])], (l) => l.startsWith('control '), 60_000);
-  } catch (e) {
-    await stopChild(dev.child);
-    throw e;
-  }
-  // Ready lines: "attached nvme0 ws://… nvme0n1 …", "export nbd://…/NAME" per export, "control ws://…".
-  const uris = new Map<string, string>();
-  for (const l of host.lines) {
-    if (!l.startsWith('export ')) continue;
-    const u = l.slice('export '.length).trim();
-    uris.set(decodeURIComponent(new URL(u).pathname.slice(1)), u);
-  }
-  const stop = async (): Promise<void> => { await stopChild(host.child); await stopChild(dev.child); };
-  for (const [name] of exportsWanted) {
-    if (!uris.has(name)) { await stop(); throw new Error(`host daemon did not export ${name}: ${JSON.stringify(host.lines)}`); }
-  }
-  return { kind: 'nvme', uris, stop };
-}
-
-/** The nvme target for the interop tests (see the note at the top of this file). */
+/** The nvme target (see the note at the top of this file); a string says why it did not start. */
 export async function startNvmeTarget(): Promise<Target | string> {
   const uri = process.env.NVMELAB_INTEROP_NVME_URI;
   if (uri) {
@@ -199,7 +96,9 @@ export async function startNvmeTarget(): Promise<Target | string> {
     return { kind: 'nvme', uris, stop: async () => undefined };
   }
   try {
-    return await startNvmeProcesses();
+    return await startNvmeProcesses({
+      deviceArgs: NVME_DEVICE_ARGS, rnvme: NVME_RNVME_OPTIONS, exports: [['big', 'nvme0n1'], ['img', 'nvme0n2']],
+    });
   } catch (e) {
     return `nvme target failed to start: ${e instanceof Error ? e.message : String(e)}`;
   }

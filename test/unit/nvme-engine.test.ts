@@ -54,7 +54,11 @@ test('CQ full stalls posting until the head moves, then recovers; I/O phase wrap
     await sync(host);
   }
   t.is(done, 10);
-  t.true(cqq.phase === 1 || cqq.phase === 0);
+  // 10 CQEs through a 4-entry ring: head 2 after two wraps, so the phase is back to 1, and the
+  // ring holds this lap's phase before the head and the previous lap's from it on.
+  t.is(cqq.cqHead, 2);
+  t.is(cqq.phase, 1);
+  for (let s = 0; s < cqSize; s++) t.is((host.mem.view(cqq.cq + s * 16 + 14, 1)[0] ?? 0) & 1, s < 2 ? 1 : 0, `I/O CQ slot ${s}`);
   t.is(ctrl.cqs[2]?.waiting.length, 0);
   host.manual.delete(2);
 });
@@ -63,10 +67,21 @@ test('admin CQ phase tag wraps several times', async (t) => {
   const { host } = await NvmeTestHost.inProcess();
   t.teardown(() => host.close());
   await host.bringUp({ ioQueues: 1, aer: false });
-  for (let i = 0; i < 100; i++) await sync(host);
   const aq = host.queues.get(0);
-  t.truthy(aq);
-  t.pass();
+  if (aq === undefined) return t.fail();
+  let flips = 0;
+  for (let i = 0; i < 100; i++) {
+    // The CQE for this command lands at the host's head and must carry the phase of this lap:
+    // 1 on the first pass through the ring, inverted on every wrap (§4.6).
+    const slot = aq.cqHead;
+    const lapPhase = aq.phase;
+    await sync(host);
+    t.is((host.mem.view(aq.cq + slot * 16 + 14, 1)[0] ?? 0) & 1, lapPhase, `CQE ${i} in slot ${slot}`);
+    if (aq.phase !== lapPhase) flips++;
+  }
+  t.true(flips >= 3, `only ${flips} wraps`);
+  // The whole ring: slots before the head hold this lap's phase, the rest the previous lap's.
+  for (let s = 0; s < aq.size; s++) t.is((host.mem.view(aq.cq + s * 16 + 14, 1)[0] ?? 0) & 1, s < aq.cqHead ? aq.phase : aq.phase ^ 1, `slot ${s}`);
 });
 
 test('CC disable mid-I/O: queues freed, later bring-up works, stale completions dropped', async (t) => {

@@ -282,6 +282,7 @@ export class NullBlkRegistry {
       queueDepth: c.hw_queue_depth,
       queueMaps: { default: c.submit_queues, read: 0, poll: c.poll_queues },
       blocking: flagsFrom.blocking,
+      hctxShared: c.shared_tag_bitmap,
       noSchedByDefault: flagsFrom.no_sched,
       timeoutMs: this.timeoutMs,
       nrCpus: this.host.nrCpuIds,

@@ -3,10 +3,10 @@
 // io.ts, timeout.ts and reset.ts.
 import { GenDisk, TagSet } from '../../block/index.ts';
 import type { QueueLimits } from '../../block/types.ts';
-import type { Bar, DmaBuffer, PciFunction } from '../../pci/index.ts';
+import type { Bar, PciFunction } from '../../pci/index.ts';
 import type { Logger } from '../../../src/util/log.ts';
 import {
-  ADMIN, AER_INFO_ERROR, AER_INFO_NOTICE, AER_TYPE, ASYNC_EVENT_CONFIG, CHANGED_NS_LOG_SIZE, CNS, FEAT_CDW10, FORMAT,
+  ADMIN, AER_INFO_ERROR, AER_INFO_NOTICE, AER_TYPE, ASYNC_EVENT_CONFIG, CHANGED_NS_LOG_SIZE, CNS, FEAT_CDW10, FID, FORMAT,
   GET_LOG, IDENTIFY_SIZE, LID, OAES, ONCS, VWC, DLFEAT, statusCode,
 } from '../../../src/spec/index.ts';
 import { CtrlState, CTRL_STATE } from './ctrl-state.ts';
@@ -206,7 +206,7 @@ export class NvmeController {
     const supported = id.oaes & (OAES.NS_ATTR | OAES.FW_ACTIVATION | OAES.ANA_CHANGE);
     if (supported === 0) return;
     const cfg = supported & (ASYNC_EVENT_CONFIG.NS_ATTR | ASYNC_EVENT_CONFIG.FW_ACTIVATION | ASYNC_EVENT_CONFIG.ANA);
-    const r = await admin.exec({ opc: ADMIN.SET_FEATURES, cdw10: 0x0b, cdw11: cfg }, undefined, { quiet: true });
+    const r = await admin.exec({ opc: ADMIN.SET_FEATURES, cdw10: FID.ASYNC_EVENT_CONFIG, cdw11: cfg }, undefined, { quiet: true });
     if (statusCode(r.status) !== 0) this.log.warn(`${this.name}: Failed to configure AEN (cfg ${cfg.toString(16)})`);
     admin.submitAer();
   }
@@ -485,4 +485,3 @@ export class NvmeController {
   }
 }
 
-export type { DmaBuffer };
