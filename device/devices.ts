@@ -2,3 +2,5 @@
 // its types with device/registry.ts. Add a line here for a new device.
 import './edu/index.ts';
 import './nvme/index.ts';
+// A deliberately hostile device for host-robustness tests (fixtures/, uses ctx.unchecked).
+import '../fixtures/malicious-device.ts';

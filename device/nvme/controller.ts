@@ -94,6 +94,12 @@ const GONE_CTX: DeviceContext = {
   log: silentLogger,
   flush: () => {},
   stats: {} as DeviceContext['stats'],
+  unchecked: {
+    dmaRead: (iova, len, cb) => setImmediate(() => cb(new DmaError('gone', 'not attached', iova, len), undefined)),
+    dmaWrite: () => {},
+    irq: () => {},
+    sendFrame: () => {},
+  },
 };
 
 export class NvmeController implements DeviceModel {
@@ -294,6 +300,11 @@ export class NvmeController implements DeviceModel {
     this.log.debug({ why }, 'controller reset');
     this.epoch++;
     for (const cq of this.cqs) if (cq?.coalesceTimer !== undefined) clearTimeout(cq.coalesceTimer);
+    // Commands held by a fault's delay die with the queues (their timers would only find a new epoch).
+    for (const sq of this.sqs) {
+      if (sq === undefined || sq.inflight === 0) continue;
+      for (const r of sq.busy()) if (r.hold !== undefined) clearTimeout(r.hold);
+    }
     this.sqs = [];
     this.cqs = [];
     this.dirtyCqs.clear();

@@ -16,6 +16,7 @@ import { WindowTable } from './windows.ts';
 import { CONFIG_SPACE_SIZE, COMMAND, MSIX } from './regs.ts';
 import {
   DmaError, type BarDecl, type DeviceContext, type DeviceModel, type DmaWindows, type FunctionStats, type ResetKind,
+  type UncheckedDeviceOps,
 } from './model.ts';
 
 const REGION_INDEX: Readonly<Record<RegionName, number>> = { config: -1, bar0: 0, bar1: 1, bar2: 2, bar3: 3, bar4: 4, bar5: 5 };
@@ -27,7 +28,7 @@ function newStats(): FunctionStats {
   return {
     regionReads: 0, regionWrites: 0, readErrors: 0, writesDroppedInvalid: 0, writesDroppedDecode: 0, readsUndecoded: 0,
     dmaReads: 0, dmaReadBytes: 0, dmaWrites: 0, dmaWriteBytes: 0, dmaRefusedBusMaster: 0, dmaRefusedWindow: 0,
-    dmaReadErrors: 0, dmaRefusedGone: 0, irqsSent: 0, irqsMasked: 0, irqsDeliveredOnUnmask: 0, irqsDropped: 0,
+    dmaReadErrors: 0, uncheckedOps: 0, dmaRefusedGone: 0, irqsSent: 0, irqsMasked: 0, irqsDeliveredOnUnmask: 0, irqsDropped: 0,
     irqsBadVector: 0, dmaMaps: 0, dmaUnmaps: 0, flrs: 0, powerOns: 0,
   };
 }
@@ -446,6 +447,43 @@ export class PciFunction {
       log: this.log,
       flush: () => fn.channel?.flush(),
       stats: this.stats,
+      unchecked: this.makeUnchecked(),
+    };
+  }
+
+  /** DeviceContext.unchecked: hostile-device operations with no local checks (fixtures only). */
+  private makeUnchecked(): UncheckedDeviceOps {
+    const fn = this;
+    const live = (): Channel | undefined => (fn.channel !== undefined && fn.helloDone && fn.channel.open ? fn.channel : undefined);
+    return {
+      dmaRead(iova, len, cb) {
+        const ch = live();
+        if (ch === undefined) { process.nextTick(cb, new DmaError('gone', 'no host attached', iova, len), undefined); return; }
+        fn.stats.uncheckedOps++;
+        try {
+          ch.requestCb({ t: 'dma_read', iova, len }, (err, ok) => cb(err, ok?.data));
+        } catch (e) {
+          process.nextTick(cb, e instanceof Error ? e : new Error(String(e)), undefined);
+        }
+      },
+      dmaWrite(iova, data) {
+        const ch = live();
+        if (ch === undefined) return;
+        fn.stats.uncheckedOps++;
+        try { ch.post({ t: 'dma_write', iova, data }); } catch (e) { fn.warn({ iova, err: String(e) }, 'unchecked dma_write not sent'); }
+      },
+      irq(vector) {
+        const ch = live();
+        if (ch === undefined) return;
+        fn.stats.uncheckedOps++;
+        try { ch.post({ t: 'irq', vec: vector }); } catch (e) { fn.warn({ vector, err: String(e) }, 'unchecked irq not sent'); }
+      },
+      sendFrame(frame) {
+        const ch = live();
+        if (ch === undefined) return;
+        fn.stats.uncheckedOps++;
+        ch.sendRaw(frame);
+      },
     };
   }
 

@@ -182,6 +182,8 @@ export interface FunctionStats {
   dmaRefusedWindow: number;
   /** dma_read answered with `err` by the host. */
   dmaReadErrors: number;
+  /** Operations sent through DeviceContext.unchecked (hostile-device fixtures). */
+  uncheckedOps: number;
   /** DMA attempted with no host attached. */
   dmaRefusedGone: number;
   irqsSent: number;
@@ -247,6 +249,25 @@ export interface DeviceContext {
   flush(): void;
   /** The library's counters for this function (read-only view). */
   readonly stats: Readonly<FunctionStats>;
+  /**
+   * UNSAFE — for fault fixtures that play a hostile device, never for a model of
+   * a correct one. Skips every local check (Bus Master Enable, the host's DMA
+   * windows, MSI-X enable/masks, the table size) and sends as-is, so the HOST's
+   * defences (IOMMU, spurious-irq accounting, codec) are what gets tested.
+   */
+  readonly unchecked: UncheckedDeviceOps;
+}
+
+/** See DeviceContext.unchecked. */
+export interface UncheckedDeviceOps {
+  /** dma_read with no local check; `cb` gets the host's answer (an `iommu` refusal included). */
+  dmaRead(iova: number, len: number, cb: (err: Error | undefined, data: Uint8Array | undefined) => void): void;
+  /** dma_write with no local check (the host must drop it if outside its windows). */
+  dmaWrite(iova: number, data: Uint8Array): void;
+  /** An `irq` for any vector, enabled or not, in the table or not. */
+  irq(vector: number): void;
+  /** One raw WebSocket frame (text when a string): malformed input for the host's codec. */
+  sendFrame(frame: Uint8Array | string): void;
 }
 
 /** A device model: a PCI function's personality. */

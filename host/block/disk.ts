@@ -68,9 +68,17 @@ export class GenDisk<PDU = unknown, HctxData = unknown> extends RequestQueue {
 
   stat(): DiskStat { return this.getStat(); }
 
+  /** blkdev_report_zones: zones from the one containing `sector`, at most nrZones. */
   async reportZones(sector: number, nrZones: number): Promise<ZoneInfo[]> {
     if (this.limits.zoned === 'none' || this.reportZonesFn === undefined) throw new BlockError(BLK_STS.NOTSUPP, `${this.name}: not a zoned disk`);
-    return await this.reportZonesFn(sector, nrZones);
+    if (this.dying) throw new BlockError(BLK_STS.OFFLINE, `${this.name}: disk removed`);
+    if (!Number.isSafeInteger(sector) || sector < 0 || sector >= this.capacitySectors) throw new BlockError(BLK_STS.INVAL, `${this.name}: report zones from sector ${sector} beyond capacity`, 'BLK_EINVAL_ARG');
+    if (!Number.isSafeInteger(nrZones) || nrZones < 1) throw new BlockError(BLK_STS.INVAL, `${this.name}: nrZones ${nrZones} must be >= 1`, 'BLK_EINVAL_ARG');
+    // Start at the zone containing `sector`, as the kernel does.
+    const zs = this.limits.zoneSectors;
+    const zones = await this.reportZonesFn(sector - (sector % zs), nrZones);
+    if (!Array.isArray(zones)) throw new BlockError(BLK_STS.IOERR, `${this.name}: driver returned no zone array`);
+    return zones.length > nrZones ? zones.slice(0, nrZones) : zones;
   }
 }
 
@@ -128,6 +136,8 @@ export class BlockDeviceImpl implements BlockDevice {
       if (l.zoned === 'none' || l.maxZoneAppendSectors === 0) return 'zone append not supported';
       if ((offset / 512) % l.zoneSectors !== 0) return 'zone append must target a zone start';
       if (length / 512 > l.maxZoneAppendSectors) return `zone append of ${length} bytes exceeds zone_append_max_bytes ${l.maxZoneAppendSectors * 512}`;
+      // A zone append is never split (bio_split_rw refuses): it must fit one request's segments.
+      if (Math.ceil(length / l.maxSegmentSize) > l.maxSegments) return `zone append of ${length} bytes needs more than max_segments ${l.maxSegments} segments`;
     }
     return null;
   }

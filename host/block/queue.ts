@@ -9,8 +9,8 @@
 // resolved by the Request state machine (FREE → IDLE → IN_FLIGHT →
 // COMPLETE → FREE) and the generation check, so exactly one ender wins.
 import { performance } from 'node:perf_hooks';
-import { BLK_STS, BLK_STS_INFO, END, END_NAME, REQ_FLAG, REQ_OP, REQ_OP_NAME, SECTOR_SHIFT, isBlkStatus, opIsWrite } from './types.ts';
-import type { BlkStatus, DiskStat, EndResult, HctxType, HwQueue, MisuseCounters, Operations, QueueAttr, QueueLimits, RequestRef, SchedulerName, TimeoutResult } from './types.ts';
+import { BLK_STS, BLK_STS_INFO, BlockError, END, END_NAME, REQ_FLAG, REQ_OP, REQ_OP_NAME, SECTOR_SHIFT, isBlkStatus, opIsWrite } from './types.ts';
+import type { BlkStatus, DiskStat, DrvCallback, DrvRequestOptions, DrvResult, ReqOp, EndResult, HctxType, HwQueue, MisuseCounters, Operations, QueueAttr, QueueLimits, RequestRef, SchedulerName, TimeoutResult } from './types.ts';
 import { Bio, PendingRq, Pools, newList } from './pending.ts';
 import type { PendingList } from './pending.ts';
 import { DeadlineSched, NoneSched } from './sched.ts';
@@ -353,8 +353,9 @@ export class RequestQueue {
   private postflushAfter(bio: Bio, plug: Plug | null): void {
     const data = this.internalBio(bio, bio.op, bio.sector, bio.nrSectors, bio.buf);
     data.flags = bio.flags & ~(REQ_FLAG.FUA | REQ_FLAG.PREFLUSH);
-    data.cb = (st) => {
+    data.cb = (st, res) => {
       if (st !== BLK_STS.OK) { this.endBio(bio, st); return; }
+      bio.result = res; // ZONE_APPEND: the written sector survives the post-flush
       const fl = this.internalBio(bio, REQ_OP.FLUSH, 0, 0, null);
       fl.cb = (st2) => this.endBio(bio, st2);
       this.queueOne(fl, null);
@@ -430,7 +431,6 @@ export class RequestQueue {
     const h = this.hctxFor(bio);
     if (bio.reserved || bio.op === REQ_OP.DRV_IN || bio.op === REQ_OP.DRV_OUT) {
       const p = this.newPending(bio, h);
-      if (bio.atHead) { p.next = h.passthru.head; } // order only; pushed below
       if (bio.atHead) { const l = h.passthru; p.owner = l; p.prev = null; p.next = l.head; if (l.head !== null) l.head.prev = p; else l.tail = p; l.head = p; l.count++; }
       else { const l = h.passthru; p.owner = l; p.next = null; p.prev = l.tail; if (l.tail !== null) l.tail.next = p; else l.head = p; l.tail = p; l.count++; }
       this.runOrDefer(h);
@@ -651,7 +651,9 @@ export class RequestQueue {
     rq.state = RQ_IDLE;
     rq.queue = this;
     rq.hctx = h;
-    rq.op = p.op; rq.flags = p.flags; rq.sector = p.sector; rq.bytes = p.nrSectors << SECTOR_SHIFT; rq.nrSegs = p.nrSegs;
+    rq.op = p.op; rq.flags = p.flags; rq.sector = p.sector; rq.nrSegs = p.nrSegs;
+    // Passthrough carries bytes, not sectors (its buffer need not be sector-sized).
+    rq.bytes = p.op === REQ_OP.DRV_IN || p.op === REQ_OP.DRV_OUT ? (p.head?.buf?.length ?? 0) : p.nrSectors << SECTOR_SHIFT;
     rq.bioHead = p.head; rq.bioTail = p.tail;
     rq.refcount = 0; rq.timedOut = false; rq.status = 0; rq.resultSector = p.sector; rq.driverResult = undefined; rq.timeoutMs = p.timeoutMs;
     rq.reserved = p.head?.reserved === true;
@@ -1033,6 +1035,73 @@ export class RequestQueue {
     for (const h of this.hctxs) this.exitHctx(h);
     this.dead = true;
     this.tagSet.detachQueue(this);
+  }
+
+  // ──────────────────────────── passthrough ────────────────────────────
+
+  /**
+   * Issue a driver passthrough request (REQ_OP_DRV_IN / DRV_OUT):
+   * blk_mq_alloc_request (optionally from the reserved tags) + blk_execute_rq
+   * (bypasses plugging, merging and the scheduler; at_head). The driver sees
+   * `cmd` as rq.driverCmd and answers with rq.setDriverResult() and an end
+   * status. `cb` runs exactly once; invalid arguments are reported through it
+   * synchronously with BLK_STS_INVAL (or NOTSUPP) before anything is queued.
+   * Works on any RequestQueue, including one without a gendisk (an admin
+   * queue: `new RequestQueue({ name: 'nvme0-admin', tagSet, capacitySectors: 0 })`).
+   */
+  submitDrv(op: ReqOp, cmd: unknown, opts: DrvRequestOptions, cb: DrvCallback): void {
+    const err = this.checkDrv(op, opts);
+    if (err !== null) {
+      this.log.warn(`passthrough request refused: ${err}`);
+      try { cb(err.includes('not supported') ? BLK_STS.NOTSUPP : BLK_STS.INVAL, undefined); } catch (e) { this.log.error({ err: e }, 'passthrough callback threw'); }
+      return;
+    }
+    // Not pooled: the result must survive endBio (passthrough is not the hot path).
+    const bio = new Bio();
+    bio.pooled = false;
+    bio.op = op;
+    bio.flags = ((opts.flags ?? 0) & (REQ_FLAG.POLLED | REQ_FLAG.QUIET)) | REQ_FLAG.FAILFAST_DRIVER;
+    bio.sector = 0; bio.nrSectors = 0;
+    bio.buf = opts.buf ?? null;
+    bio.nrSegs = bio.buf === null ? 0 : Math.ceil(bio.buf.length / this.limits.maxSegmentSize);
+    bio.cpu = opts.cpu ?? 0;
+    bio.drvCmd = cmd;
+    bio.reserved = opts.reserved === true;
+    bio.atHead = opts.atHead === true;
+    bio.timeoutMs = opts.timeoutMs ?? 0;
+    bio.cb = (st) => cb(st, bio.drvResult);
+    this.submitBio(bio, null);
+  }
+
+  /** blk_execute_rq: submitDrv as a promise. Resolves with any block status; rejects (BlockError, BLK_EINVAL_ARG) only for invalid arguments. */
+  executeDrv(op: ReqOp, cmd: unknown, opts: DrvRequestOptions = {}): Promise<DrvResult> {
+    const err = this.checkDrv(op, opts);
+    if (err !== null) {
+      const st = err.includes('not supported') ? BLK_STS.NOTSUPP : BLK_STS.INVAL;
+      return Promise.reject(new BlockError(st, `${this.name}: ${err}`, st === BLK_STS.INVAL ? 'BLK_EINVAL_ARG' : undefined));
+    }
+    return new Promise((resolve) => this.submitDrv(op, cmd, opts, (status, result) => resolve({ status, result })));
+  }
+
+  private checkDrv(op: ReqOp, o: DrvRequestOptions): string | null {
+    if (op !== REQ_OP.DRV_IN && op !== REQ_OP.DRV_OUT) return `op ${String(op)} is not DRV_IN/DRV_OUT`;
+    if (o === null || typeof o !== 'object') return 'options must be an object';
+    const l = this.limits;
+    if (o.buf !== undefined) {
+      if (!(o.buf instanceof Uint8Array)) return 'buf must be a Uint8Array';
+      // blk_rq_map_kern: a passthrough buffer is never split.
+      if (o.buf.length > l.maxHwSectors * 512) return `buffer of ${o.buf.length} bytes exceeds max_hw_sectors ${l.maxHwSectors}`;
+      if (Math.ceil(o.buf.length / l.maxSegmentSize) > l.maxSegments) return `buffer needs more than max_segments ${l.maxSegments} segments`;
+      if (l.dmaAlignment !== 0 && (o.buf.byteOffset & l.dmaAlignment) !== 0) return `buffer not aligned to ${l.dmaAlignment + 1} bytes`;
+    }
+    if (o.reserved === true && this.tagSet.reservedTags === 0) return 'reserved tag requested but the tag set has no reserved tags';
+    if (o.timeoutMs !== undefined && (!Number.isInteger(o.timeoutMs) || o.timeoutMs < 1 || o.timeoutMs > 2 ** 31 - 1)) return `timeoutMs ${o.timeoutMs} (1..2^31-1)`;
+    const cpu = o.cpu ?? 0;
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.tagSet.nrCpus) return `cpu ${cpu} out of range (0..${this.tagSet.nrCpus - 1})`;
+    const flags = o.flags ?? 0;
+    if (!Number.isInteger(flags)) return `flags ${flags} is not an integer`;
+    if ((flags & REQ_FLAG.POLLED) !== 0 && !this.tagSet.hasPollQueues) return 'polled I/O not supported (no poll queues)';
+    return null;
   }
 
   // ─────────────────────────────── polling ───────────────────────────────

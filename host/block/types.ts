@@ -481,6 +481,35 @@ export type QueueAttr =
 
 // ───────────────────────────── user-facing ─────────────────────────────
 
+/**
+ * Options of a driver passthrough request (REQ_OP_DRV_IN / DRV_OUT), the
+ * blk_mq_alloc_request + blk_execute_rq path drivers use for their own
+ * commands (NVMe admin commands, nvme_submit_sync_cmd, ioctls).
+ */
+export interface DrvRequestOptions {
+  /** Data buffer: for DRV_IN the driver fills it, for DRV_OUT it reads it (rq.bvecs). Not split: at most max_hw_sectors and max_segments. */
+  buf?: Uint8Array;
+  /** Allocate from the reserved tags (BLK_MQ_REQ_RESERVED); the tag set needs reservedTags > 0. */
+  reserved?: boolean;
+  /** Queue ahead of other waiting passthrough requests (blk_execute_rq at_head). */
+  atHead?: boolean;
+  /** This request's timeout in ms (rq->timeout); default the queue's io_timeout. */
+  timeoutMs?: number;
+  /** Submitting CPU (selects the hctx, like any bio). Default 0. */
+  cpu?: number;
+  /** Extra REQ_FLAG bits: POLLED (a poll hctx; needs poll queues), QUIET. REQ_FAILFAST_DRIVER is always set. */
+  flags?: number;
+}
+
+/** Outcome of a passthrough request: its block status and what the driver passed to rq.setDriverResult(). */
+export interface DrvResult {
+  status: BlkStatus;
+  result: unknown;
+}
+
+/** Callback of RequestQueue.submitDrv. */
+export type DrvCallback = (status: BlkStatus, result: unknown) => void;
+
 /** Callback of the hot-path submit: status and (zone append) written sector / (drv) driver result. */
 export type SubmitCallback = (status: BlkStatus, result: number) => void;
 

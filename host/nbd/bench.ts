@@ -1,16 +1,20 @@
 // NBD benchmark scenarios for the bench framework (bench/lib.ts): the same
 // fio jobs through fio's NBD engine (libnbd) against
-//   - nvmelab: an rnull disk exported by host/nbd/serve-cli.ts (own process),
-//   - nvmelab nvme: NVMELAB_BENCH_NVME_URI=nbd://… when set (HOOK: the host
-//     daemon exporting an rnvme namespace, device daemon in another process),
-//   - `nbdkit memory` and `qemu-storage-daemon` with a null-co export, when
-//     installed — the outside yardsticks; nvmelab rows carry their ratio.
-// Register with a one-line bench/nbd-fio.ts:  export { scenarios } from '../host/nbd/bench.ts';
+//   - nbd/rnull/…: an rnull disk exported by host/nbd/serve-cli.ts (own process),
+//   - nbd/nvme/…: an rnvme namespace across processes — device daemon + host
+//     daemon exporting nvme0n1 (host/nbd/targets.ts, as the interop suite);
+//     NVMELAB_BENCH_NVME_URI=nbd://… measures an already running export instead,
+//   - nbd/nbdkit-memory/… and nbd/qsd-null/…: `nbdkit memory` and
+//     `qemu-storage-daemon` with a null-co export, when installed — the outside
+//     yardsticks. nvmelab rows carry the ratio column (QD1: p50 latency over
+//     qsd's; deeper: IOPS over nbdkit's) and, as extras, their IOPS and p50
+//     ratios to both anchors measured earlier in the same run.
+// Registered by bench/nbd-fio.ts:  export { scenarios } from '../host/nbd/bench.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startNvmeTarget, startServeCliTarget, stopChild, type NbdTarget } from './targets.ts';
 
 /** Structural copies of bench/lib.ts types (host/ must not import bench/). */
 interface Measurement { iops?: number; mbps?: number; lat_us?: { p50: number; p99: number; p999: number }; extra?: Record<string, number> }
@@ -30,15 +34,6 @@ function fioHasNbd(): boolean {
 
 interface Running { uri: string; stop(): Promise<void> }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-  });
-}
-
 /** Wait until a UNIX socket path exists (servers that print no ready line). */
 async function waitForSocket(path: string, child: ChildProcess, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -51,22 +46,30 @@ async function waitForSocket(path: string, child: ChildProcess, what: string): P
 
 type TargetKind = 'rnull' | 'nvme' | 'nbdkit-memory' | 'qsd-null';
 
+/**
+ * rnvme options for nbd/nvme: shadow doorbells off while the missed EventIdx
+ * wake-up in docs/requests.md (NVMEDEV/RNVME) is open (as host/tools/main-job.ts).
+ */
+const NVME_RNVME = 'use_dbbuf=0';
+
+function firstUri(t: NbdTarget): string {
+  const u = t.uris.values().next().value;
+  if (u === undefined) throw new Error(`${t.kind}: no export`);
+  return u;
+}
+
 async function startTarget(kind: TargetKind): Promise<Running> {
   if (kind === 'nvme') {
     const uri = process.env.NVMELAB_BENCH_NVME_URI;
-    if (!uri) throw new Error('NVMELAB_BENCH_NVME_URI not set');
-    return { uri, stop: async () => undefined };
+    if (uri) return { uri, stop: async () => undefined };
+    // Default device: one 1 GiB RAM namespace with 4 KiB blocks (= SIZE_MIB).
+    const t = await startNvmeTarget({ rnvme: NVME_RNVME, cpus: 2 });
+    return { uri: firstUri(t), stop: () => t.stop() };
   }
   if (kind === 'rnull') {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'host/nbd/serve-cli.ts', '--watchdog-stdin',
-      '--listen', '127.0.0.1:0', '--null', `nullb0,size=${SIZE_MIB},memory_backed=0,discard=0,irqmode=0,no_sched=1`, '--nr-cpus', '2'],
-    { stdio: ['pipe', 'pipe', 'inherit'] });
-    const rl = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
-    const line = await new Promise<string>((resolve, reject) => {
-      rl.once('line', resolve);
-      child.once('exit', (c) => reject(new Error(`serve-cli exited with ${c}`)));
-    });
-    return { uri: line.trim().split(/\s+/)[0] ?? '', stop: () => stopChild(child) };
+    const t = await startServeCliTarget(['--listen', '127.0.0.1:0',
+      '--null', `nullb0,size=${SIZE_MIB},memory_backed=0,discard=0,irqmode=0,no_sched=1`, '--nr-cpus', '2']);
+    return { uri: firstUri(t), stop: () => t.stop() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'nbdbench-'));
   const sock = join(dir, 's.sock');
@@ -109,17 +112,94 @@ async function runFio(uri: string, job: FioJob, seconds: number): Promise<Measur
   return { iops: r.iops, mbps: r.bw_bytes / 1e6, lat_us: { p50: us('50.000000'), p99: us('99.000000'), p999: us('99.900000') } };
 }
 
-function scenario(kind: TargetKind, job: FioJob, reference?: string, ratioOf?: 'iops' | 'lat_p50'): Scenario {
-  const id = `nbd/${kind}/${job.rw}/${job.bs}/qd${job.qd}`;
+/**
+ * One target is kept across a scenario's repeats (run.ts runs them back to
+ * back), so they measure I/O rather than two tsx cold starts each; it is
+ * stopped when another kind is wanted or after a short idle, so it never
+ * lingers beside other areas' scenarios.
+ */
+let live: { kind: TargetKind; target: Promise<Running>; idle: NodeJS.Timeout | undefined } | undefined;
+
+async function acquire(kind: TargetKind): Promise<Running> {
+  if (live !== undefined && live.kind === kind) {
+    clearTimeout(live.idle);
+    live.idle = undefined;
+    return live.target;
+  }
+  await release();
+  const target = startTarget(kind);
+  live = { kind, target, idle: undefined };
+  try {
+    return await target;
+  } catch (e) {
+    live = undefined;
+    throw e;
+  }
+}
+
+async function release(): Promise<void> {
+  const l = live;
+  live = undefined;
+  if (l === undefined) return;
+  clearTimeout(l.idle);
+  try { await (await l.target).stop(); } catch { /* it failed to start: nothing to stop */ }
+}
+
+function releaseWhenIdle(): void {
+  if (live === undefined) return;
+  live.idle = setTimeout(() => { void release(); }, 500);
+  live.idle.unref();
+}
+
+/** Anchor measurements of this run by scenario id, for the nvmelab rows' both-anchor ratios. */
+const anchorRuns = new Map<string, Measurement[]>();
+const ANCHOR_SHORT: Partial<Record<TargetKind, string>> = { 'nbdkit-memory': 'nbdkit', 'qsd-null': 'qsd' };
+
+function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+/** extra.iops_vs_<anchor> and extra.p50_vs_<anchor> against every anchor measured so far in this run. */
+function anchorRatios(m: Measurement, tail: string, anchors: readonly TargetKind[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const a of anchors) {
+    const runs = anchorRuns.get(`nbd/${a}/${tail}`) ?? [];
+    const short = ANCHOR_SHORT[a] ?? a;
+    const iops = median(runs.map((r) => r.iops ?? 0).filter((x) => x > 0));
+    const p50 = median(runs.map((r) => r.lat_us?.p50 ?? 0).filter((x) => x > 0));
+    if (iops !== undefined && m.iops !== undefined) out[`iops_vs_${short}`] = m.iops / iops;
+    if (p50 !== undefined && m.lat_us !== undefined && m.lat_us.p50 > 0) out[`p50_vs_${short}`] = m.lat_us.p50 / p50;
+  }
+  return out;
+}
+
+function scenario(kind: TargetKind, job: FioJob, anchors: readonly TargetKind[], reference?: string, ratioOf?: 'iops' | 'lat_p50'): Scenario {
+  const tail = `${job.rw}/${job.bs}/qd${job.qd}`;
+  const id = `nbd/${kind}/${tail}`;
   const s: Scenario = {
     id,
     async run(opts) {
-      const t = await startTarget(kind);
+      const t = await acquire(kind);
+      let m: Measurement;
       try {
-        return await runFio(t.uri, job, Math.max(2, Math.round(opts.durationMs / 1000)));
-      } finally {
-        await t.stop();
+        m = await runFio(t.uri, job, Math.max(2, Math.round(opts.durationMs / 1000)));
+      } catch (e) {
+        await release();
+        throw e;
       }
+      releaseWhenIdle();
+      if (ANCHOR_SHORT[kind] !== undefined) {
+        const runs = anchorRuns.get(id) ?? [];
+        runs.push(m);
+        anchorRuns.set(id, runs);
+      } else {
+        const extra = anchorRatios(m, tail, anchors);
+        if (Object.keys(extra).length > 0) m.extra = extra;
+      }
+      return m;
     },
   };
   if (reference !== undefined) s.reference = reference;
@@ -140,7 +220,7 @@ function build(): Scenario[] {
   if (have('nbdkit')) anchors.push('nbdkit-memory');
   if (have('qemu-storage-daemon')) anchors.push('qsd-null');
   for (const job of JOBS) {
-    for (const a of anchors) out.push(scenario(a, job));
+    for (const a of anchors) out.push(scenario(a, job, anchors));
     const tail = `${job.rw}/${job.bs}/qd${job.qd}`;
     // QD1: latency ratio to qemu-storage-daemon (the lean C server); deeper:
     // IOPS ratio to nbdkit memory (and the qsd row printed beside it).
@@ -148,8 +228,8 @@ function build(): Scenario[] {
       ? (anchors.includes('qsd-null') ? `nbd/qsd-null/${tail}` : anchors.includes('nbdkit-memory') ? `nbd/nbdkit-memory/${tail}` : undefined)
       : (anchors.includes('nbdkit-memory') ? `nbd/nbdkit-memory/${tail}` : anchors.includes('qsd-null') ? `nbd/qsd-null/${tail}` : undefined);
     const ratioOf = job.qd === 1 ? 'lat_p50' : 'iops';
-    out.push(scenario('rnull', job, ref, ratioOf));
-    if (process.env.NVMELAB_BENCH_NVME_URI) out.push(scenario('nvme', job, ref, ratioOf));
+    out.push(scenario('rnull', job, anchors, ref, ratioOf));
+    out.push(scenario('nvme', job, anchors, ref, ratioOf));
   }
   return out;
 }

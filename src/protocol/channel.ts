@@ -397,6 +397,16 @@ export class Channel {
     this.transport.send(frame);
   }
 
+  /**
+   * UNSAFE — fault fixtures only: send `frame` as one raw WebSocket frame (text when a
+   * string), bypassing encoding, validation and corking (corked messages go first, so
+   * order is kept). Lets a hostile-device fixture put malformed frames on the wire.
+   */
+  sendRaw(frame: Uint8Array | string): void {
+    this.flush();
+    (this.transport.send as (f: Uint8Array | string) => void)(frame);
+  }
+
   /** Say goodbye: post `bye`, flush, close with 1000. Outstanding requests fail. */
   bye(reason = 'bye'): void {
     if (this.state !== 'open') return;

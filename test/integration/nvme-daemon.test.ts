@@ -4,13 +4,22 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevice } from '../helpers/daemon.ts';
+import { startDevice, qmp } from '../helpers/daemon.ts';
 import { NvmeTestHost } from '../helpers/nvme-host.ts';
 import { NVM } from '../../src/spec/nvm.ts';
 import { ADMIN } from '../../src/spec/admin.ts';
 import { ID_CTRL } from '../../src/spec/identify.ts';
 import { getAscii } from '../../src/wire/le.ts';
 import { u64 } from '../../src/wire/le.ts';
+
+interface NvmeSection {
+  ready: boolean;
+  namespaces: { nsid: number; sizeBytes: number; lbads: number; backend: string; allocatedBytes: number }[];
+  sqs: { qid: number; size: number; inflight: number; pending: number }[];
+  cqs: { qid: number; size: number; head: number; tail: number }[];
+  counters: { commands: number };
+  aer: { outstanding: number };
+}
 
 const smart = async (h: NvmeTestHost): Promise<Uint8Array> => {
   const b = h.buf(4096);
@@ -35,6 +44,17 @@ test('bring-up over ws in Linux order, data survives a restart after Flush, unsa
   t.is((await h.io(1, { opc: NVM.WRITE, nsid: 1, prp1: b, prp2: b + 4096, cdw10: 100, cdw12: 1 })).status, 0);
   t.is((await h.io(2, { opc: NVM.FLUSH, nsid: 0xffffffff })).status, 0);
   t.is(u64(await smart(h), 144), 0); // no unsafe shutdown yet
+  // query-device has an `nvme` section: namespaces, queues, counters.
+  const q = await qmp(dev.controlUrl, dev.token);
+  const info = ((await q.execute('query-device')) as { nvme?: NvmeSection }).nvme;
+  q.close();
+  t.is(info?.ready, true);
+  t.deepEqual(info?.namespaces.map((n) => [n.nsid, n.sizeBytes, n.lbads, n.backend]), [[1, 16 << 20, 12, 'file'], [2, 8 << 20, 9, 'ram']]);
+  t.true((info?.namespaces[0]?.allocatedBytes ?? 0) > 0);
+  t.deepEqual(info?.sqs.map((s) => [s.qid, s.size, s.inflight, s.pending]), [[0, 32, 1, 0], [1, 64, 0, 0], [2, 64, 0, 0]]); // the AER holds one admin slot
+  t.deepEqual(info?.cqs.map((c) => [c.qid, c.size, c.head === c.tail]), [[0, 32, true], [1, 64, true], [2, 64, true]]);
+  t.true((info?.counters.commands ?? 0) >= 10);
+  t.is(info?.aer.outstanding, 1);
   h.close();
   dev.proc.kill('SIGKILL'); // no CC.SHN, no clean exit: unsafe
   await dev.exited;

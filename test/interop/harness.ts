@@ -88,6 +88,11 @@ export const NVME_DEVICE_ARGS: readonly string[] = [
   '-device', 'nvme-ns,size=16M,logical_block_size=4096', // nvme0n2 → img
 ];
 
+/** True when the target has the standard exports (`big` 64 MiB / 512 B, `img` 16 MiB / 4 KiB), not an outside URI. */
+export function shaped(target: Target): boolean {
+  return target.kind === 'rnull' || !process.env.NVMELAB_INTEROP_NVME_URI;
+}
+
 /** The nvme target (see the note at the top of this file); a string says why it did not start. */
 export async function startNvmeTarget(): Promise<Target | string> {
   const uri = process.env.NVMELAB_INTEROP_NVME_URI;

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  INTEROP, missing, run, startRnullTarget, startNvmeTarget, nvmeUnavailable, tempDir, seeded, type Target,
+  INTEROP, missing, run, shaped, startRnullTarget, startNvmeTarget, nvmeUnavailable, tempDir, seeded, type Target,
 } from './harness.ts';
 
 const targets = new Map<string, Target | string>();
@@ -71,7 +71,7 @@ interop('nbdinfo reports size, flags and block sizes; --list shows the exports',
   t.is(e['can_fua'], true);
   t.is(e['can_zero'], true);
   t.is(e['can_multi_conn'], true);
-  if (target.kind === 'rnull') {
+  if (shaped(target)) {
     t.is(e['export-size'], 16 * 1024 * 1024);
     t.is(e['block_size_minimum'], 4096);
     t.is(e['can_trim'], true);
@@ -80,7 +80,7 @@ interop('nbdinfo reports size, flags and block sizes; --list shows the exports',
   const text = await run('nbdinfo', [u]);
   t.is(text.status, 0);
   t.regex(text.stdout, /export-size:/);
-  if (target.kind === 'rnull') {
+  if (shaped(target)) {
     const base = u.slice(0, u.lastIndexOf('/'));
     const list = await run('nbdinfo', ['--list', '--json', base]);
     t.is(list.status, 0, list.stderr);

@@ -432,18 +432,12 @@ test('loading the same plan again (fault-inject replace) repeats the same inject
   t.true(a.includes(1));
 });
 
-test('hostile-dma uses DeviceContext.unchecked when present: writes / reads outside every window; counted unsupported otherwise', async (t) => {
-  const { host, ctrl, eng } = await rig({
-    rules: [
-      { id: 'w', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'write-outside', len: 64 } },
-      { id: 'r', match: { queue: 'io' }, trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'read-outside' } },
-    ],
-  });
+test('hostile-dma goes through DeviceContext.unchecked: writes / reads outside every window, irqs on unused vectors', async (t) => {
+  const { host, ctrl, eng } = await rig({ rules: [] });
   t.teardown(() => host.close());
   const d = io(host);
   await d.write(1, 1);
-  t.deepEqual(eng.report().rules.map((r) => [r.injected, r.unsupported]), [[0, 1], [0, 1]], 'no escape hatch in this build: nothing sent');
-  // A stand-in for the escape hatch (the device library's ctx.unchecked), recording what the engine sends.
+  // Replace the escape hatch with a recorder, to see exactly what the engine sends.
   const sent: string[] = [];
   Object.defineProperty(ctrl.ctx, 'unchecked', {
     configurable: true,
