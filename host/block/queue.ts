@@ -250,6 +250,7 @@ export class RequestQueue {
   // ─────────────────────────── hctx construction ───────────────────────────
 
   private makeSched(h: { index: number }): HctxSched {
+    // One mq-deadline per hctx, not per disk as in Linux: see the note in sched.ts.
     if (this.schedName === 'mq-deadline') return new DeadlineSched();
     const nrCpus = this.tagSet.nrCpus;
     const lists: PendingList[] = [];

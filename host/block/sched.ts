@@ -3,8 +3,18 @@
 // 'mq-deadline' (block/mq-deadline.c: per-direction sector-sorted lists plus
 // FIFOs with expiry, fifo_batch, writes_starved).
 //
-// Divergence: Linux keeps one mq-deadline instance per request queue; we keep
-// one per hctx, which is identical for the common single-hctx case.
+// Divergence (kept on purpose): Linux keeps ONE mq-deadline instance per
+// request queue (elevator_queue->elevator_data), shared by all hctxs; its
+// dispatch_request may hand an hctx a request that belongs to another one,
+// and blk_mq_do_dispatch_sched then re-sorts the batch per rq->mq_hctx. Here
+// every hctx has its own instance, because a request's hctx (and tag space)
+// is chosen at insert time and runHctx allocates the tag before popping.
+// Identical for single-hctx disks (the case mq-deadline is the default for:
+// multi-queue sets default to 'none'). With several hctxs the differences
+// are: read/write FIFO expiry, writes_starved and fifo_batch apply per hctx,
+// and sorting only orders requests of the same hctx. Making it per disk
+// needs a peek-then-allocate dispatch that can move a popped request to its
+// own hctx — not worth it while no driver here uses mq-deadline on >1 hctx.
 import { REQ_OP, opIsWrite } from './types.ts';
 import type { PendingRq, PendingList } from './pending.ts';
 import { listPush, listRemove, listPushHead } from './pending.ts';

@@ -8,7 +8,7 @@ import { Channel } from '../../src/protocol/channel.ts';
 import { connectWebSocket, type Transport } from '../../src/protocol/transport.ts';
 import { CloseCode, type DeviceInfo, type PostedMessage, type RegionName, type RequestMessage } from '../../src/protocol/messages.ts';
 import { ChannelClosedError, isProtocolError } from '../../src/protocol/errors.ts';
-import type { Reply } from '../../src/protocol/channel.ts';
+import type { ChannelCounters, Reply } from '../../src/protocol/channel.ts';
 import {
   type AttachOptions, type Bar, type BarInfo, type ConfigSpace, type GoneInfo, type IrqHandler, type MsixInfo,
   type PciCapability, type PciFunction, type PciIds, type PciStats, type PcieInfo, type PmInfo, type Read32Cb, type Read64Cb,
@@ -613,6 +613,10 @@ class PciFunctionImpl implements PciFunction {
 
   stats(): PciStats {
     return { ...this.st, protocolErrors: this.st.protocolErrors + this.ch.counters.malformed };
+  }
+
+  linkCounters(): Readonly<ChannelCounters> {
+    return this.ch.counters;
   }
 
   async detach(reason = 'detach'): Promise<void> {

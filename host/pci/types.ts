@@ -7,6 +7,7 @@
 // touch memory they mapped.
 import type { Logger } from '../../src/util/log.ts';
 import type { DeviceInfo, RegionName } from '../../src/protocol/messages.ts';
+import type { ChannelCounters } from '../../src/protocol/channel.ts';
 
 export type { DeviceInfo, RegionName, Logger };
 
@@ -397,6 +398,11 @@ export interface PciFunction {
   onGone(cb: (info: GoneInfo) => void): () => void;
 
   stats(): PciStats;
+  /**
+   * The link's own counters (frames and messages each way, …), live: for
+   * benchmarks counting messages per I/O. Optional for stand-in functions.
+   */
+  linkCounters?(): Readonly<ChannelCounters>;
 
   /** Orderly detach: tear down mappings, send `bye`, close 1000. Idempotent. */
   detach(reason?: string): Promise<void>;
