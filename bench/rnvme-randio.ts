@@ -69,9 +69,16 @@ async function runJob(j: Job, o: RunOptions): Promise<Measurement> {
       const warm = Math.max(200, j.qd * 4);
       const wt = await runFor(warm);
       const n = Math.max(j.qd * 10, Math.floor((warm / Math.max(wt, 1)) * o.durationMs));
+      const link = ctrl.fn.linkCounters?.();
+      const m0 = link === undefined ? 0 : link.msgsIn + link.msgsOut;
+      const f0 = link === undefined ? 0 : link.framesIn + link.framesOut;
+      const maps0 = ctrl.fn.stats().maps;
       const cpu0 = process.cpuUsage();
       const ms = await runFor(n);
       const cpu = process.cpuUsage(cpu0);
+      const msgs = link === undefined ? 0 : link.msgsIn + link.msgsOut - m0;
+      const frames = link === undefined ? 0 : link.framesIn + link.framesOut - f0;
+      const maps = ctrl.fn.stats().maps - maps0;
       if (errors > 0) throw new Error(`${errors} I/O errors`);
       bd.close();
       const sorted = lats.subarray(0, nl).sort();
@@ -80,7 +87,7 @@ async function runJob(j: Job, o: RunOptions): Promise<Measurement> {
         iops, mbps: (iops * j.bs) / 1e6,
         lat_us: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9) },
         cpu_pct: { host: ((cpu.user + cpu.system) / 1000 / ms) * 100 },
-        extra: { sq_doorbells_per_io: ctrl.ioQueues.reduce((s, q) => s + q.sqDoorbells, 0) / Math.max(1, ctrl.ioQueues.reduce((s, q) => s + q.submitted, 0)) },
+        extra: { msgs_per_io: msgs / n, frames_per_io: frames / n, maps_per_io: maps / n, sq_doorbells_per_io: ctrl.ioQueues.reduce((s, q) => s + q.sqDoorbells, 0) / Math.max(1, ctrl.ioQueues.reduce((s, q) => s + q.submitted, 0)) },
       };
     } finally {
       await ctrl.shutdown();

@@ -17,5 +17,5 @@
 export * from './types.ts';
 export { PciError, pciError, isPciError, PCI_ERROR_CODES, type PciErrorCode } from './errors.ts';
 export { attachFunction, attachTransport } from './function.ts';
-export { Iommu, type IommuOptions, type IommuWindow } from './iommu.ts';
+export { Iommu, type IommuOptions, type IommuWindow, type SlotGate } from './iommu.ts';
 export { IovaAllocator } from './iova.ts';

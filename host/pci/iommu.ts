@@ -31,6 +31,22 @@ export interface IommuWindow {
   readonly dataIova: number;
   /** What the window is, for logs ('coherent:asq', 'stream:from-device', …). */
   readonly tag: string;
+  /**
+   * Fine-grained sub-windows enforced by the host alone (a gated DmaPool):
+   * the device-side window stays mapped, but an access is allowed only inside
+   * one slot whose `prot` byte grants it. Flipping a byte sends nothing.
+   */
+  readonly gate?: SlotGate | undefined;
+}
+
+/**
+ * Per-slot permissions of a gated window: slot `i` covers
+ * [dataIova + i * slotSize, dataIova + (i + 1) * slotSize) and is reachable
+ * with the PROT_* bits in `prot[i]` (0 = not in use: no access at all).
+ */
+export interface SlotGate {
+  readonly slotSize: number;
+  readonly prot: Uint8Array;
 }
 
 export interface IommuOptions {
@@ -174,6 +190,7 @@ export class Iommu {
       if (w === undefined) reason = 'unmapped';
       else if (iova + len > w.base + w.pages * PAGE_SIZE) reason = 'span';
       else if ((w.prot & need) === 0) reason = 'perm';
+      else if (w.gate !== undefined) reason = gateCheck(w.gate, iova - w.dataIova, len, need);
     }
     if (reason === undefined && w !== undefined) return w;
     return this.fault(dir, iova, len, reason ?? 'unmapped');
@@ -204,6 +221,22 @@ export class Iommu {
     }
     return f;
   }
+}
+
+/**
+ * A gated window: the access must lie in one slot that is in use with the
+ * needed permission. An idle slot is refused like an unmapped page (its
+ * request is not in flight), a slot-crossing access like one past a window's
+ * end — the same faults, counters and logs as separate per-request windows.
+ */
+function gateCheck(g: SlotGate, rel: number, len: number, need: number): IommuFault['reason'] | undefined {
+  if (rel < 0) return 'unmapped';
+  const slot = Math.floor(rel / g.slotSize);
+  const p = slot < g.prot.length ? (g.prot[slot] ?? 0) : 0;
+  if (p === 0) return 'unmapped';
+  if (rel + len > (slot + 1) * g.slotSize) return 'span';
+  if ((p & need) === 0) return 'perm';
+  return undefined;
 }
 
 function reasonText(r: IommuFault['reason']): string {

@@ -23,10 +23,10 @@
 import type { Logger } from '../../src/util/log.ts';
 import {
   PAGE_SIZE, type DmaBuffer, type DmaDirection, type DmaMapping, type DmaPool, type DmaSlot, type HostMemory, type IommuFault,
-  type MapOptions, type PciStats,
+  type MapOptions, type PciStats, type PoolOptions,
 } from './types.ts';
 import { pciError } from './errors.ts';
-import { Iommu, PROT_READ, PROT_WRITE, type IommuWindow } from './iommu.ts';
+import { Iommu, PROT_READ, PROT_WRITE, type IommuWindow, type SlotGate } from './iommu.ts';
 import { IovaAllocator } from './iova.ts';
 
 /** What host memory needs from the link: send dma_map / dma_unmap, be told the answer. */
@@ -75,13 +75,13 @@ export class HostMemoryImpl implements HostMemory {
     this.iommu = opts.iommu ?? new Iommu({ device: opts.device, log: opts.log, stats: opts.stats, faultLogSize: opts.faultLogSize });
   }
 
-  allocCoherent(bytes: number, opts: { name?: string } = {}): DmaBuffer {
+  allocCoherent(bytes: number, opts: { name?: string } = {}, gate?: SlotGate): DmaBuffer {
     checkSize(bytes);
     this.checkAlive();
     const pages = Math.ceil(bytes / PAGE_SIZE);
     const base = this.iova.alloc(bytes);
     const backing = new Uint8Array(pages * PAGE_SIZE);
-    const buf = new CoherentBuffer(this, base, bytes, backing, opts.name ?? 'coherent');
+    const buf = new CoherentBuffer(this, base, bytes, backing, opts.name ?? 'coherent', gate);
     this.iommu.install(buf);
     this.live.add(buf);
     this.announce(base, pages * PAGE_SIZE, 3);
@@ -104,12 +104,14 @@ export class HostMemoryImpl implements HostMemory {
     return m;
   }
 
-  createPool(slotSize: number, count: number, opts: { name?: string } = {}): DmaPool {
+  createPool(slotSize: number, count: number, opts: PoolOptions = {}): DmaPool {
     if (!Number.isSafeInteger(count) || count < 1 || count > 1 << 20) throw pciError('invalid', `pool of ${count} slots`);
     checkSize(slotSize);
     const size = Math.ceil(slotSize / PAGE_SIZE) * PAGE_SIZE;
     checkSize(size * count);
-    return new BouncePool(this.allocCoherent(size * count, { name: opts.name ?? 'pool' }), size, count);
+    // A gated pool's window is installed with every slot closed, so the device reaches nothing until alloc().
+    const gate: SlotGate | undefined = opts.gated === true ? { slotSize: size, prot: new Uint8Array(count) } : undefined;
+    return new BouncePool(this.allocCoherent(size * count, { name: opts.name ?? 'pool' }, gate), size, count, gate);
   }
 
   openMappings(): number {
@@ -262,6 +264,8 @@ class CoherentBuffer implements DmaBuffer, IommuWindow, Tracked {
     readonly size: number,
     readonly backing: Uint8Array,
     name: string,
+    /** Host-side per-slot permissions (gated pools only). */
+    readonly gate?: SlotGate,
   ) {
     this.pages = backing.length / PAGE_SIZE;
     this.bytes = backing.subarray(0, size);
@@ -335,39 +339,59 @@ class PoolSlot implements DmaSlot {
   }
 }
 
-/** INVARIANT: `freeList[0..top)` holds exactly the indices of slots not in use. */
+/**
+ * INVARIANT: the ring `freeList[head .. head + count)` (mod slots) holds
+ * exactly the indices of slots not in use. FIFO, so a released slot is handed
+ * out again as late as possible (a stale device access after its request
+ * ended finds it closed, or at worst a much later request).
+ * Gated: `gate.prot[i]` is non-zero exactly while slot i is in use.
+ */
 class BouncePool implements DmaPool {
   private readonly all: PoolSlot[] = [];
   private readonly freeList: Int32Array;
-  private top: number;
+  private head = 0;
+  private count: number;
   constructor(
     private readonly buf: DmaBuffer,
     readonly slotSize: number,
     readonly slots: number,
+    private readonly gate: SlotGate | undefined,
   ) {
     this.freeList = new Int32Array(slots);
     for (let i = 0; i < slots; i++) {
       this.all.push(new PoolSlot(this, i, buf.iova + i * slotSize, buf.bytes.subarray(i * slotSize, (i + 1) * slotSize)));
-      this.freeList[i] = slots - 1 - i; // hand out slot 0 first
+      this.freeList[i] = i; // hand out slot 0 first
     }
-    this.top = slots;
+    this.count = slots;
+  }
+  get gated(): boolean {
+    return this.gate !== undefined;
   }
   get available(): number {
-    return this.top;
+    return this.count;
   }
-  alloc(): DmaSlot | undefined {
-    if (this.top === 0 || this.buf.freed) return undefined;
-    const s = this.all[this.freeList[--this.top] ?? 0];
+  alloc(dir: DmaDirection = 'bidirectional'): DmaSlot | undefined {
+    if (this.count === 0 || this.buf.freed) return undefined;
+    const idx = this.freeList[this.head] ?? 0;
+    const s = this.all[idx];
     if (s === undefined) return undefined;
+    if (this.gate !== undefined) this.gate.prot[idx] = protOf(dir); // open the slot: a local byte, no message
+    if (++this.head === this.slots) this.head = 0;
+    this.count--;
     s.inUse = true;
     return s;
   }
   /** @internal */
   put(index: number): void {
-    this.freeList[this.top++] = index;
+    if (this.gate !== undefined) this.gate.prot[index] = 0; // closed before anything can reuse it
+    let tail = this.head + this.count;
+    if (tail >= this.slots) tail -= this.slots;
+    this.freeList[tail] = index;
+    this.count++;
   }
   destroy(force = false): void {
-    if (!force && this.top !== this.slots) throw pciError('invalid', `pool destroyed with ${this.slots - this.top} slots in use`);
+    if (!force && this.count !== this.slots) throw pciError('invalid', `pool destroyed with ${this.slots - this.count} slots in use`);
+    if (this.gate !== undefined) this.gate.prot.fill(0);
     if (!this.buf.freed) this.buf.free();
   }
 }

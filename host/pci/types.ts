@@ -222,6 +222,22 @@ export interface DmaMapping {
   unmap(): void;
 }
 
+export interface PoolOptions {
+  /** Window name for logs. */
+  name?: string;
+  /**
+   * Per-slot windows enforced by the host IOMMU: the pool is mapped on the
+   * device once (one dma_map), but the host refuses — and counts and logs as
+   * a DMAR fault, exactly like an access outside any window — every device
+   * access to a slot that is not allocated, that crosses a slot's end, or
+   * that the direction given to `alloc` does not allow. Opening and closing
+   * a slot is a local flag: no message. This is how the I/O path gets
+   * "mapped for exactly the request's lifetime" without a dma_map/dma_unmap
+   * exchange per request.
+   */
+  gated?: boolean;
+}
+
 export interface MapOptions {
   /** Start the IOVA at a page boundary instead of keeping the buffer's in-page offset. */
   pageAligned?: boolean;
@@ -233,8 +249,9 @@ export interface MapOptions {
  * send nothing, so the I/O hot path pays a memcpy instead of a dma_map +
  * dma_unmap round trip (measured: ~0.1 µs per 4 KiB copy vs ~15 µs per
  * acknowledged map+unmap pair across two processes).
- * Trade-off: the device may touch every slot of the pool, in use or not —
- * never anything outside it.
+ * Trade-off (ungated pool): the device may touch every slot of the pool, in
+ * use or not — never anything outside it. A `gated` pool (PoolOptions)
+ * removes it: each slot is its own host-enforced window while allocated.
  */
 export interface DmaPool {
   /** Bytes per slot (a multiple of the page size). */
@@ -242,8 +259,14 @@ export interface DmaPool {
   readonly slots: number;
   /** Slots not handed out. */
   readonly available: number;
-  /** A free slot, or undefined when all are in use. */
-  alloc(): DmaSlot | undefined;
+  /** Created with `gated`: the device reaches a slot only while it is allocated. */
+  readonly gated?: boolean;
+  /**
+   * A free slot, or undefined when all are in use. Slots come back FIFO.
+   * In a gated pool `dir` (default 'bidirectional') is what the device may do
+   * with the slot until it is released ('from-device': write only, …).
+   */
+  alloc(dir?: DmaDirection): DmaSlot | undefined;
   /** Unmap the whole pool. Throws PciError 'invalid' while slots are still in use (unless `force`). */
   destroy(force?: boolean): void;
 }
@@ -285,7 +308,7 @@ export interface HostMemory {
   allocCoherent(bytes: number, opts?: { name?: string }): DmaBuffer;
   mapStreaming(data: Uint8Array, dir: DmaDirection, opts?: MapOptions): DmaMapping;
   /** A pool of `count` pre-mapped bounce slots of `slotSize` bytes (rounded up to pages). See DmaPool. */
-  createPool(slotSize: number, count: number, opts?: { name?: string }): DmaPool;
+  createPool(slotSize: number, count: number, opts?: PoolOptions): DmaPool;
   /** Live windows (coherent buffers + streaming mappings). Leak checks assert this returns to its baseline. */
   openMappings(): number;
   /** Resolves when every dma_map/dma_unmap sent so far was acknowledged (or the function is gone). */

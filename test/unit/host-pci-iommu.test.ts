@@ -308,3 +308,42 @@ test('bounce pool: O(1) slots inside one window, no message per alloc, double re
   t.is(mem.openMappings(), 0);
   t.is(link.sent.length, 2, 'one dma_unmap for the whole pool');
 });
+
+test('gated pool: one dma_map, a slot is reachable only while allocated and only in its direction', (t) => {
+  const { mem, link, stats } = setup();
+  const pool = mem.createPool(2 * PAGE_SIZE, 3, { name: 'data', gated: true });
+  t.true(pool.gated);
+  t.is(link.sent.length, 1, 'one dma_map for the whole pool');
+  const base = pool.alloc('from-device');
+  if (base === undefined) return t.fail();
+  const idle = base.iova + 2 * PAGE_SIZE; // slot 1, not allocated
+  // Allocated, device-writable: the write lands.
+  t.is(mem.iommu.write(base.iova + 8, new Uint8Array([7, 7])), undefined);
+  t.is(base.bytes[8], 7);
+  // Wrong direction: the device may not read a from-device slot.
+  const r = mem.iommu.read(base.iova, 4);
+  t.false(r.ok);
+  if (!r.ok) t.is(r.fault.reason, 'perm');
+  // An idle slot is refused like an unmapped page; host memory untouched.
+  const f = mem.iommu.write(idle, new Uint8Array([1]));
+  t.is(f?.reason, 'unmapped');
+  // Crossing from an open slot into the next one is a span fault.
+  t.is(mem.iommu.write(base.iova + 2 * PAGE_SIZE - 2, new Uint8Array(4))?.reason, 'span');
+  t.is(stats.blockedWrites, 2);
+  t.is(stats.blockedReads, 1);
+  // Released: closed again, without any message.
+  base.release();
+  t.is(mem.iommu.write(base.iova, new Uint8Array([9]))?.reason, 'unmapped');
+  t.is(base.bytes[0], 0);
+  t.is(link.sent.length, 1, 'alloc/release sent nothing');
+  // FIFO: the released slot comes back last.
+  const a = pool.alloc('to-device');
+  const b = pool.alloc('to-device');
+  const c = pool.alloc('to-device');
+  t.deepEqual([a?.index, b?.index, c?.index], [1, 2, 0]);
+  t.true(mem.iommu.read(c?.iova ?? 0, 16).ok);
+  t.is(mem.iommu.write(c?.iova ?? 0, new Uint8Array(1))?.reason, 'perm');
+  a?.release(); b?.release(); c?.release();
+  pool.destroy();
+  t.is(mem.openMappings(), 0);
+});

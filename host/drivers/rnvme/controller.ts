@@ -3,7 +3,7 @@
 // io.ts, timeout.ts and reset.ts.
 import { GenDisk, TagSet } from '../../block/index.ts';
 import type { QueueLimits } from '../../block/types.ts';
-import type { Bar, PciFunction } from '../../pci/index.ts';
+import type { Bar, DmaPool, PciFunction } from '../../pci/index.ts';
 import type { Logger } from '../../../src/util/log.ts';
 import {
   ADMIN, AER_INFO_ERROR, AER_INFO_NOTICE, AER_TYPE, ASYNC_EVENT_CONFIG, CHANGED_NS_LOG_SIZE, CNS, FEAT_CDW10, FID, FORMAT,
@@ -55,6 +55,8 @@ export interface RnvmeStats {
   rescans: number;
   sglCommands: number;
   bounced: number;
+  /** Requests whose data went through a gated data slot (no per-I/O dma_map). */
+  slotted: number;
 }
 
 export interface GetLogPageOpts {
@@ -79,7 +81,7 @@ export class NvmeController {
   readonly bar0: Bar;
   readonly io: IoPath;
   readonly stats: RnvmeStats = {
-    invalidIds: 0, retries: 0, errors: 0, timeouts: 0, timeoutsPolled: 0, aborts: 0, resets: 0, aens: 0, rescans: 0, sglCommands: 0, bounced: 0,
+    invalidIds: 0, retries: 0, errors: 0, timeouts: 0, timeoutsPolled: 0, aborts: 0, resets: 0, aens: 0, rescans: 0, sglCommands: 0, bounced: 0, slotted: 0,
   };
   cap = 0n;
   vs = 0;
@@ -102,6 +104,8 @@ export class NvmeController {
   nrIrqQueues = 0;
   nrPollQueues = 0;
   prpPools: PrpPool[] = [];
+  /** Per-queue gated data slots for small transfers (empty when data_slot_size is 0). */
+  dataPools: DmaPool[] = [];
   tagSet: TagSet<RnvmePdu, QueueCtx> | undefined;
   dbbuf: DbbufPlace | undefined;
   cmb: CmbPlace | undefined;
@@ -179,6 +183,12 @@ export class NvmeController {
     const depth = this.qDepth - 1; // a full SQ holds depth-1 entries
     const pagesPerTag = listPagesForTransfer(this.maxTransferBytes);
     this.prpPools = this.ioQueues.map((q) => new PrpPool(this.fn.memory, depth, pagesPerTag, `prp-q${q.qid}`));
+    // One dma_map per queue for all small-transfer data; the host IOMMU opens a slot per request.
+    const slotBytes = Math.min(this.opts.data_slot_size, this.maxTransferBytes);
+    const slots = Math.min(depth, this.opts.data_slots);
+    this.dataPools = slotBytes > 0 && slots > 0
+      ? this.ioQueues.map((q) => this.fn.memory.createPool(slotBytes, slots, { name: `data-q${q.qid}`, gated: true }))
+      : [];
     const nrCpus = this.opts.nr_cpus > 0 ? this.opts.nr_cpus : Math.max(1, this.nrIrqQueues);
     this.tagSet = new TagSet<RnvmePdu, QueueCtx>({
       ops: this.io,
@@ -458,6 +468,7 @@ export class NvmeController {
     const safe = (f: () => void): void => { try { f(); } catch { /* already released by removal */ } };
     for (const q of this.ioQueues) safe(() => q.free());
     for (const p of this.prpPools) safe(() => p.free());
+    for (const p of this.dataPools) safe(() => p.destroy(true));
     if (this.dbbuf !== undefined) {
       const d = this.dbbuf;
       safe(() => { if (!d.shadow.freed) d.shadow.free(); });

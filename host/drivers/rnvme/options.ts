@@ -31,6 +31,10 @@ export interface RnvmeOptions {
   coalescing_time: number;
   /** Logical CPUs (software queues) of the tag set; 0 = io_queues (at least 1). */
   nr_cpus: number;
+  /** Transfers up to this many bytes go through a gated per-queue data slot instead of a dma_map (0 = always map). */
+  data_slot_size: number;
+  /** Data slots per I/O queue (capped by the queue depth); when all are busy, requests are mapped. */
+  data_slots: number;
 }
 
 export interface OptionInfo {
@@ -57,6 +61,8 @@ export const RNVME_OPTIONS: readonly OptionInfo[] = [
   { name: 'shutdown_timeout', type: 'int', default: 5000, min: 1, max: 60000, unit: 'ms', doc: 'wait for CSTS.SHST complete (raised by RTD3E, ≤ 60 s)' },
   { name: 'coalescing_thr', type: 'int', default: 0, min: 0, max: 256, doc: 'interrupt coalescing threshold in completions (Set Features 08h; 0 = off)' },
   { name: 'coalescing_time', type: 'int', default: 0, min: 0, max: 255, unit: '100us', doc: 'interrupt coalescing time' },
+  { name: 'data_slot_size', type: 'int', default: 16384, min: 0, max: 1 << 20, unit: 'bytes', doc: 'transfers up to this size use a host-gated data slot (no dma_map per I/O; 0 = map every request)' },
+  { name: 'data_slots', type: 'int', default: 256, min: 0, max: 65536, doc: 'gated data slots per I/O queue (capped by the queue depth)' },
   { name: 'nr_cpus', type: 'int', default: 0, min: 0, max: 4096, doc: 'logical CPUs (software queues) of the tag set; 0 = io_queues' },
 ];
 

@@ -144,6 +144,22 @@ export class NvmeQueue {
     this.submitted++;
   }
 
+  private ringScheduled = false;
+  private readonly ringDeferred = (): void => { this.ringScheduled = false; this.ringSq(); };
+
+  /**
+   * Ring the SQ doorbell once at the end of the current synchronous run
+   * (a microtask): every request queued meanwhile — a burst of submits, or
+   * the resubmissions made by one interrupt's completions — shares one
+   * doorbell and so one SQE fetch. Like a plug: nothing leaves the host
+   * before the channel's end-of-turn flush anyway, so it costs no latency.
+   */
+  ringSqSoon(): void {
+    if (this.ringScheduled) return;
+    this.ringScheduled = true;
+    queueMicrotask(this.ringDeferred);
+  }
+
   /** nvme_write_sq_db(): tell the controller about new SQEs (no-op when nothing is new). */
   ringSq(): void {
     if (this.sqTail === this.sqTailRung) return;
