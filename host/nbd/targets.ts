@@ -13,13 +13,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** A running NBD target: export name → nbd:// (or nbd+unix://) URI. */
+/** A running NBD target. */
 export interface NbdTarget {
   kind: string;
+  /** Export name → TCP URI (nbd://HOST:PORT/NAME). */
   uris: Map<string, string>;
+  /** Export name → UNIX-socket URI (nbd+unix:///NAME?socket=PATH), when the target also listens on one. */
+  unixUris?: Map<string, string>;
   /** Stop every process of the target (idempotent). */
   stop(): Promise<void>;
 }
@@ -75,12 +81,35 @@ function exportName(uri: string): string {
   return decodeURIComponent(new URL(uri).pathname.slice(1));
 }
 
-/** host/nbd/serve-cli.ts with `args` (its --null / --memory / --listen …); prints the URIs on one line. */
-export async function startServeCliTarget(args: readonly string[], kind = 'rnull'): Promise<NbdTarget> {
-  const { child, lines } = await spawnNodeUntil(['host/nbd/serve-cli.ts', '--watchdog-stdin', ...args], () => true);
-  const uris = new Map<string, string>();
-  for (const u of (lines[0] ?? '').trim().split(/\s+/)) if (u !== '') uris.set(exportName(u), u);
-  return { kind, uris, stop: () => stopChild(child) };
+/** Sort printed URIs into the TCP and UNIX maps of a target. */
+function addUri(t: { uris: Map<string, string>; unixUris: Map<string, string> }, uri: string): void {
+  (uri.startsWith('nbd+unix:') ? t.unixUris : t.uris).set(exportName(uri), uri);
+}
+
+/** A private directory for a UNIX socket, removed by the returned cleanup. */
+function socketDir(): { path: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'nvmelab-nbd-'));
+  return { path: join(dir, 'nbd.sock'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * host/nbd/serve-cli.ts with `args` (its --null / --memory / --listen …),
+ * which prints the URIs on one line; `unix: true` adds a UNIX-socket listener.
+ */
+export async function startServeCliTarget(args: readonly string[], kind = 'rnull', opts: { unix?: boolean } = {}): Promise<NbdTarget> {
+  const sock = opts.unix === true ? socketDir() : undefined;
+  let started: { child: ChildProcess; lines: string[] };
+  try {
+    started = await spawnNodeUntil(['host/nbd/serve-cli.ts', '--watchdog-stdin', ...args,
+      ...(sock !== undefined ? ['--listen', `unix:${sock.path}`] : [])], () => true);
+  } catch (e) {
+    sock?.cleanup();
+    throw e;
+  }
+  const { child, lines } = started;
+  const t = { kind, uris: new Map<string, string>(), unixUris: new Map<string, string>() };
+  for (const u of (lines[0] ?? '').trim().split(/\s+/)) if (u !== '') addUri(t, u);
+  return { ...t, stop: async () => { await stopChild(child); sock?.cleanup(); } };
 }
 
 export interface NvmeTargetOptions {
@@ -92,6 +121,8 @@ export interface NvmeTargetOptions {
   rnvme?: string;
   /** NBD listen spec for the host daemon: `127.0.0.1:0` (default) or `unix:/path`. */
   nbdListen?: string;
+  /** Also listen on a UNIX socket in a private temporary directory (→ NbdTarget.unixUris). */
+  unix?: boolean;
   /** Block-layer CPUs in the host daemon (default: the daemon's own default). */
   cpus?: number;
   /** More host-daemon arguments. */
@@ -112,10 +143,12 @@ export async function startNvmeTarget(opts: NvmeTargetOptions = {}): Promise<Nbd
     ...(opts.deviceArgs ?? [])], (l) => l.startsWith('listening '), timeoutMs);
   const url = (dev.lines.at(-1) ?? '').slice('listening '.length).trim();
   const wanted = opts.exports ?? [['nvme0n1', 'nvme0n1']];
+  const sock = opts.unix === true ? socketDir() : undefined;
   const hostArgs = ['host/main.ts', '--attach', url,
     ...(opts.rnvme !== undefined && opts.rnvme !== '' ? ['--rnvme', opts.rnvme] : []),
     ...wanted.flatMap(([name, disk]) => ['--export', name === disk ? disk : `${disk},name=${name}`]),
-    '--nbd-listen', opts.nbdListen ?? '127.0.0.1:0', '--nbd-max-connections', '64',
+    '--nbd-listen', opts.nbdListen ?? '127.0.0.1:0', ...(sock !== undefined ? ['--nbd-listen', `unix:${sock.path}`] : []),
+    '--nbd-max-connections', '64',
     ...(opts.cpus !== undefined ? ['--cpus', String(opts.cpus)] : []),
     '--no-state-file', '--exit-on-stdin-eof', ...(opts.hostArgs ?? [])];
   let host: { child: ChildProcess; lines: string[] };
@@ -123,19 +156,20 @@ export async function startNvmeTarget(opts: NvmeTargetOptions = {}): Promise<Nbd
     host = await spawnNodeUntil(hostArgs, (l) => l.startsWith('control '), timeoutMs);
   } catch (e) {
     await stopChild(dev.child);
+    sock?.cleanup();
     throw e;
   }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= (async () => { await stopChild(host.child); await stopChild(dev.child); })();
+    stopping ??= (async () => { await stopChild(host.child); await stopChild(dev.child); sock?.cleanup(); })();
     return stopping;
   };
-  const uris = new Map<string, string>();
-  for (const l of host.lines) if (l.startsWith('export ')) { const u = l.slice('export '.length).trim(); uris.set(exportName(u), u); }
-  const absent = wanted.filter(([name]) => !uris.has(name)).map(([name]) => name);
+  const t = { kind: 'nvme', uris: new Map<string, string>(), unixUris: new Map<string, string>() };
+  for (const l of host.lines) if (l.startsWith('export ')) addUri(t, l.slice('export '.length).trim());
+  const absent = wanted.filter(([name]) => !t.uris.has(name) && !t.unixUris.has(name)).map(([name]) => name);
   if (absent.length > 0) {
     await stop();
     throw new Error(`host daemon did not export ${absent.join(', ')}; its stdout: ${JSON.stringify(host.lines)}`);
   }
-  return { kind: 'nvme', uris, stop };
+  return { ...t, stop };
 }

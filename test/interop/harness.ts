@@ -64,11 +64,16 @@ export type Target = NbdTarget;
 /** rnull disks exported by serve-cli: `big` (64 MiB, 512 B blocks) and `img` (16 MiB, 4 KiB blocks). */
 export function startRnullTarget(): Promise<Target> {
   return startServeCliTarget(['--listen', '127.0.0.1:0', '--max-connections', '64',
-    '--null', 'big,size=64', '--null', 'img,size=16,blocksize=4096']);
+    '--null', 'big,size=64', '--null', 'img,size=16,blocksize=4096'], 'rnull', { unix: true });
 }
 
-/** Why the nvme target cannot run (known at load time), or undefined: it is always started. */
-export function nvmeUnavailable(): string | undefined {
+/**
+ * Why the nvme target cannot run a test (known at load time), or undefined:
+ * it is always started, but an outside NVMELAB_INTEROP_NVME_URI target has
+ * no UNIX socket.
+ */
+export function nvmeUnavailable(needsUnix = false): string | undefined {
+  if (needsUnix && process.env.NVMELAB_INTEROP_NVME_URI) return 'NVMELAB_INTEROP_NVME_URI target has no UNIX socket';
   return undefined;
 }
 
@@ -102,7 +107,7 @@ export async function startNvmeTarget(): Promise<Target | string> {
   }
   try {
     return await startNvmeProcesses({
-      deviceArgs: NVME_DEVICE_ARGS, rnvme: NVME_RNVME_OPTIONS, exports: [['big', 'nvme0n1'], ['img', 'nvme0n2']],
+      deviceArgs: NVME_DEVICE_ARGS, rnvme: NVME_RNVME_OPTIONS, exports: [['big', 'nvme0n1'], ['img', 'nvme0n2']], unix: true,
     });
   } catch (e) {
     return `nvme target failed to start: ${e instanceof Error ? e.message : String(e)}`;

@@ -29,9 +29,9 @@ type Body = (t: ExecutionContext, target: Target) => Promise<void>;
  * test is not registered at all (a line says why), so the run neither fakes a pass
  * nor hides a result behind a skip marker; a target that fails to start fails.
  */
-function interop(title: string, tools: readonly string[], body: Body): void {
+function interop(title: string, tools: readonly string[], body: Body, opts: { unix?: boolean } = {}): void {
   for (const kind of ['rnull', 'nvme']) {
-    const why = missing(tools) ?? (kind === 'nvme' ? nvmeUnavailable() : undefined);
+    const why = missing(tools) ?? (kind === 'nvme' ? nvmeUnavailable(opts.unix === true) : undefined);
     if (why !== undefined) {
       console.log(`not run: ${kind}: ${title} — ${why}`);
       continue;
@@ -88,6 +88,24 @@ interop('nbdinfo reports size, flags and block sizes; --list shows the exports',
     t.deepEqual(names, ['big', 'img']);
   }
 });
+
+interop('nbd+unix:// (UNIX socket): nbdinfo, qemu-io pattern round trip, visible over TCP too', ['nbdinfo', 'qemu-io'], async (t, target) => {
+  const u = target.unixUris?.get('img');
+  if (u === undefined) { t.fail(`${target.kind} has no UNIX-socket URI for img`); return; }
+  t.regex(u, /^nbd\+unix:\/\/\/img\?socket=\//);
+  const info = await run('nbdinfo', ['--json', u]);
+  t.is(info.status, 0, info.stderr);
+  const e = (JSON.parse(info.stdout) as { exports: Array<Record<string, unknown>> }).exports[0] ?? {};
+  t.is(e['export-name'], 'img');
+  t.is(e['export-size'], 16 * 1024 * 1024);
+  let r = await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x3c 1m 192k', '-c', 'read -P 0x3c 1m 192k', u]);
+  t.is(r.status, 0, r.stderr);
+  t.notRegex(r.stdout + r.stderr, /Pattern verification failed|error/i);
+  // Same disk behind both listeners: the TCP export reads what the socket wrote.
+  r = await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x3c 1m 192k', uri(target, 'img')]);
+  t.is(r.status, 0, r.stderr);
+  t.notRegex(r.stdout + r.stderr, /Pattern verification failed|error/i);
+}, { unix: true });
 
 interop('qemu-io write/read-verify patterns at many offsets and sizes', ['qemu-io'], async (t, target) => {
   const u = uri(target, 'big');

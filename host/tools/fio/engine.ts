@@ -3,9 +3,15 @@
 // job clone, keeping `iodepth` I/Os in flight with fio's batch semantics:
 //  - iodepth_batch_submit: I/Os are prepared and then submitted together
 //    inside one plug (blk_start_plug/blk_finish_plug), like io_submit(n);
-//  - iodepth_batch_complete_min: the queue is refilled only after that many
-//    completions were reaped (or nothing is left in flight);
-//  - iodepth_batch_complete_max: at most that many reaped before a refill.
+//  - completions are *reaped* as fio's io_getevents does: a completion
+//    callback only queues the slot, and a reap (one microtask later, so a
+//    burst of completions from one interrupt is reaped together) processes
+//    them. While the queue is full (every slot submitted and not reaped) a
+//    reap needs at least min(iodepth_batch_complete_min, outstanding)
+//    completions; it takes at most iodepth_batch_complete_max before the
+//    queue is refilled (fio's wait_for_completions / td_io_getevents). When
+//    the job cannot submit anyway (work done, fsync barrier, rate wait), any
+//    completion is reaped at once.
 // Stonewall groups run one after the other; jobs of a group run together.
 // Nothing allocates per I/O except verify checksums (md5/sha256) and the
 // written-block log that verify needs.
@@ -87,6 +93,8 @@ interface Slot {
   len: number;
   tPrep: number;
   tIssue: number;
+  /** Completion status, kept from the callback until the slot is reaped. */
+  status: BlkStatus;
   /** What a write put there (verify), or what a verify read expects. */
   block: WrittenBlock | undefined;
   isVerifyRead: boolean;
@@ -150,7 +158,15 @@ export class JobRunner {
   private readonly free: number[] = [];
   private readonly batch: Slot[] = [];
   private inflight = 0;
-  private reaped = 0;
+  /** Completed, not yet reaped slots: a ring of iodepth entries. */
+  private doneRing: (Slot | undefined)[] = [];
+  private doneHead = 0;
+  private doneCount = 0;
+  private reapScheduled = false;
+  private readonly reapTask = (): void => {
+    this.reapScheduled = false;
+    this.pump();
+  };
   private barrier = false;
   private syncInflight = false;
   private syncStart = 0;
@@ -258,12 +274,13 @@ export class JobRunner {
         buf[k] = v; buf[k + 1] = v >>> 8; buf[k + 2] = v >>> 16; buf[k + 3] = v >>> 24;
       }
       const slot: Slot = {
-        index: i, buf, ddir: 0, offset: 0, len: 0, tPrep: 0, tIssue: 0, block: undefined, isVerifyRead: false,
+        index: i, buf, ddir: 0, offset: 0, len: 0, tPrep: 0, tIssue: 0, status: BLK_STS.OK, block: undefined, isVerifyRead: false,
         cb: (status) => this.onComplete(slot, status),
       };
       this.slots.push(slot);
       this.free.push(i);
     }
+    this.doneRing = new Array<Slot | undefined>(o.iodepth).fill(undefined);
   }
 
   /** Starts the job; resolves when it has finished (never rejects). */
@@ -403,7 +420,8 @@ export class JobRunner {
     try {
       do {
         this.pumpAgain = false;
-        if (this.phase !== 'run' && this.phase !== 'verify') break;
+        this.reap();
+        if (this.phase !== 'run' && this.phase !== 'verify') continue;
         while (this.free.length > 0 && !this.stopIssuing && !this.barrier) {
           if (++this.sinceYield > YIELD_EVERY) {
             // Inline or microtask completions never return to the event loop
@@ -420,7 +438,7 @@ export class JobRunner {
           if (this.batch.length >= this.opts.iodepthBatchSubmit) this.commit();
         }
         this.commit();
-      } while (this.pumpAgain);
+      } while (this.pumpAgain || this.reapCount() > 0);
     } finally {
       this.pumping = false;
     }
@@ -438,7 +456,7 @@ export class JobRunner {
       const s = this.batch[i];
       if (s === undefined) continue;
       this.inflight++;
-      this.depthCounts[depthBucket(this.inflight)]++;
+      this.depthCounts[depthBucket(this.inflight + this.doneCount)]++;
       s.tIssue = this.now();
       if (s.ddir === DDIR_TRIM) t.submit(REQ_OP.DISCARD, s.offset, s.len, 0, this.cpu, s.cb);
       else t.submit(DDIR_OP[s.ddir] ?? REQ_OP.READ, s.offset, s.buf.subarray(0, s.len), 0, this.cpu, s.cb);
@@ -624,25 +642,57 @@ export class JobRunner {
   // ── completions ──
 
   private onComplete(s: Slot, status: BlkStatus): void {
-    const t = this.now();
     this.inflight--;
-    const d = s.ddir;
-    if (status !== BLK_STS.OK) {
-      this.ioError(s, status);
-    } else {
-      if (!this.inRamp) this.account(d, s, t);
-      if (s.isVerifyRead && s.block !== undefined) this.verifyRead(s);
-      else if (d === DDIR_WRITE && s.block !== undefined) this.logWrite(s.block);
+    s.status = status;
+    this.doneRing[(this.doneHead + this.doneCount) % this.doneRing.length] = s;
+    this.doneCount++;
+    if (this.pumping) this.pumpAgain = true;
+    else if (!this.reapScheduled) {
+      this.reapScheduled = true;
+      queueMicrotask(this.reapTask);
     }
-    s.block = undefined;
-    this.free.push(s.index);
-    this.reaped++;
-    // Refill once complete_min completions are in (or the queue is empty).
-    if (this.reaped >= this.opts.iodepthBatchCompleteMin || this.inflight === 0 || this.reaped >= this.opts.iodepthBatchCompleteMax) {
-      this.completeCounts[batchBucket(this.reaped)]++;
-      this.reaped = 0;
-      this.pump();
+  }
+
+  /**
+   * How many completions a reap takes now (0: wait). fio's
+   * wait_for_completions: with the queue full it must get at least
+   * min(iodepth_batch_complete_min, outstanding), at least 1; otherwise it
+   * takes what is there. Never more than iodepth_batch_complete_max.
+   */
+  private reapCount(): number {
+    const n = this.doneCount;
+    if (n === 0) return 0;
+    if (this.free.length === 0) {
+      const need = Math.max(1, Math.min(this.opts.iodepthBatchCompleteMin, this.inflight + n));
+      if (n < need) return 0;
     }
+    return Math.min(n, Math.max(1, this.opts.iodepthBatchCompleteMax));
+  }
+
+  /** Processes reaped completions: accounting (clat taken at reap time, as fio does), verify, slot back to the free list. */
+  private reap(): void {
+    const k = this.reapCount();
+    if (k === 0) return;
+    const t = this.now();
+    const ring = this.doneRing;
+    for (let i = 0; i < k; i++) {
+      const s = ring[this.doneHead];
+      ring[this.doneHead] = undefined;
+      this.doneHead = (this.doneHead + 1) % ring.length;
+      this.doneCount--;
+      if (s === undefined) continue;
+      const d = s.ddir;
+      if (s.status !== BLK_STS.OK) {
+        this.ioError(s, s.status);
+      } else {
+        if (!this.inRamp) this.account(d, s, t);
+        if (s.isVerifyRead && s.block !== undefined) this.verifyRead(s);
+        else if (d === DDIR_WRITE && s.block !== undefined) this.logWrite(s.block);
+      }
+      s.block = undefined;
+      this.free.push(s.index);
+    }
+    this.completeCounts[batchBucket(k)]++;
   }
 
   private account(d: number, s: Slot, t: number): void {
@@ -736,7 +786,7 @@ export class JobRunner {
 
   /** Moves the job along once its queue has drained: barrier flush, next loop, end flush, verify, done. */
   private maybeAdvance(): void {
-    if (this.pumping || this.yieldPending || this.inflight > 0 || this.syncInflight || this.batch.length > 0) return;
+    if (this.pumping || this.yieldPending || this.inflight > 0 || this.doneCount > 0 || this.syncInflight || this.batch.length > 0) return;
     if (this.phase === 'run') {
       if (this.barrier && !this.stopIssuing) {
         this.issueSync();

@@ -43,6 +43,8 @@ export class FakeDisk {
   failAt: { n: number; status: BlkStatus } | undefined;
   private ios = 0;
   plugs = 0;
+  /** Sees every submit ('S'), completion callback ('C'), plug ('P') and unplug ('U'), in order. */
+  trace: ((e: 'S' | 'C' | 'P' | 'U') => void) | undefined;
 
   constructor(o: FakeDiskOptions = {}) {
     this.name = o.name ?? 'fake0';
@@ -63,8 +65,11 @@ export class FakeDisk {
       capacityBytes: this.capacityBytes,
       logicalBlockSize: this.logicalBlockSize,
       submit: (op, offset, buf, flags, cpu, cb) => this.submit(op, offset, buf, flags, cpu, cb),
-      plug: () => { this.plugs++; },
-      unplug: () => undefined,
+      plug: () => {
+        this.plugs++;
+        this.trace?.('P');
+      },
+      unplug: () => this.trace?.('U'),
       close: () => undefined,
     };
   }
@@ -107,6 +112,7 @@ export class FakeDisk {
 
   submit(op: ReqOp, offset: number, bufOrLen: Uint8Array | number, _flags: number, _cpu: number, cb: SubmitCallback): void {
     const len = typeof bufOrLen === 'number' ? bufOrLen : bufOrLen.length;
+    this.trace?.('S');
     if (op !== REQ_OP.FLUSH && (offset % this.logicalBlockSize !== 0 || len % this.logicalBlockSize !== 0 || offset + len > this.capacityBytes)) {
       cb(BLK_STS.IOERR, 0);
       return;
@@ -136,6 +142,7 @@ export class FakeDisk {
         s.ioTicks += now - this.busySince;
         this.busySince = -1;
       }
+      this.trace?.('C');
       cb(fail, 0);
     };
     if (this.completion === 'inline') done();
@@ -147,6 +154,13 @@ export class FakeDisk {
   /** Number of I/Os held by 'manual' completion. */
   get heldCount(): number {
     return this.held.length;
+  }
+
+  /** Completes the `n` oldest held I/Os now, one after the other in this call (an interrupt reaping several CQEs); stays 'manual'. */
+  completeHeld(n: number): number {
+    const batch = this.held.splice(0, n);
+    for (const d of batch) d();
+    return batch.length;
   }
 
   /** Completes every held I/O and switches to 'microtask' completion. */
