@@ -46,11 +46,8 @@ async function waitForSocket(path: string, child: ChildProcess, what: string): P
 
 type TargetKind = 'rnull' | 'nvme' | 'nbdkit-memory' | 'qsd-null';
 
-/**
- * rnvme options for nbd/nvme: shadow doorbells off while the missed EventIdx
- * wake-up in docs/requests.md (NVMEDEV/RNVME) is open (as host/tools/main-job.ts).
- */
-const NVME_RNVME = 'use_dbbuf=0';
+/** rnvme options for nbd/nvme: the driver's defaults (shadow doorbells on, as a user gets). */
+const NVME_RNVME = '';
 
 function firstUri(t: NbdTarget): string {
   const u = t.uris.values().next().value;

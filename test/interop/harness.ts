@@ -78,13 +78,11 @@ export function nvmeUnavailable(needsUnix = false): string | undefined {
 }
 
 /**
- * rnvme options for the nvme target. Shadow doorbells (use_dbbuf) stay off
- * while the missed EventIdx wake-up in docs/requests.md (NVMEDEV/RNVME) is
- * open — with them, mixed random I/O at depth 32 can stall into I/O
- * timeouts (the same choice as host/tools/main-job.ts). NVMELAB_INTEROP_DBBUF=1
- * runs with them on.
+ * rnvme options for the nvme target: the driver's defaults, shadow doorbells
+ * (use_dbbuf) included — NVME2 fixed their stall (docs/requests.md).
+ * NVMELAB_INTEROP_DBBUF=0 runs without them, to tell a doorbell problem apart.
  */
-export const NVME_RNVME_OPTIONS = process.env.NVMELAB_INTEROP_DBBUF === '1' ? 'use_dbbuf=1' : 'use_dbbuf=0';
+export const NVME_RNVME_OPTIONS = process.env.NVMELAB_INTEROP_DBBUF === '0' ? 'use_dbbuf=0' : '';
 
 /** One NVMe controller with two RAM namespaces shaped like the rnull target's disks. */
 export const NVME_DEVICE_ARGS: readonly string[] = [

@@ -300,7 +300,7 @@ test('completion timeout: a read the device never answers completes with all-one
   const dev = new DevFunction(model, silentLogger);
   const devCh = new Channel(b, { side: 'device', info: () => dev.info() });
   dev.bind(devCh);
-  const fn = await attachTransport(a, { name: 'wedged0', completionTimeoutMs: 50 });
+  const fn = await attachTransport(a, { name: 'wedged0', completionTimeoutMs: 1000 });
   devCh.onRequest(() => {}); // the device wedges: requests are never answered
   t.is(await fn.bar(0).read32(0), 0xffff_ffff);
   t.is(await fn.config.read16(0), 0xffff);

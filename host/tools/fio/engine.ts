@@ -22,7 +22,7 @@ import { LatencyHistogram, RunningStat } from './hist.ts';
 import type { JobOptions, PerDir } from './options.ts';
 import { NormalDist, ParetoDist, Prng, RandomMap, UniformDist, ZipfDist, type Distribution } from './rand.ts';
 import { etaStr, num2str } from './format.ts';
-import type { DirStats, DiskUtil, FioHost, FioTarget, GroupReport, JobReport, RunOptions, RunResult, VerifyFailure } from './types.ts';
+import type { CpuUsage, DirStats, DiskUtil, FioHost, FioTarget, GroupReport, JobReport, RunOptions, RunResult, VerifyFailure } from './types.ts';
 import { checkBlock, fillBlock, minVerifyBlock, type VerifyContext, type WrittenBlock } from './verify.ts';
 
 const DDIR_READ = 0;
@@ -193,6 +193,10 @@ export class JobRunner {
   private numberio = 0;
 
   private resolveDone: (() => void) | undefined;
+  /** Process resource usage when the job started running, and the delta at its end. */
+  private ruStart: NodeJS.ResourceUsage | undefined;
+  private ruStartNs = 0;
+  cpu: CpuUsage | undefined;
 
   constructor(
     readonly opts: JobOptions,
@@ -345,6 +349,8 @@ export class JobRunner {
 
   private startRun(): void {
     const t = this.now();
+    this.ruStart = process.resourceUsage();
+    this.ruStartNs = t;
     this.phase = 'run';
     this.phaseStart = t;
     this.inRamp = this.opts.rampTime > 0;
@@ -843,6 +849,18 @@ export class JobRunner {
     if (this.phase === 'done') return;
     this.statsEnd = this.now();
     this.phase = 'done';
+    const r0 = this.ruStart;
+    if (r0 !== undefined) {
+      const r1 = process.resourceUsage();
+      this.cpu = {
+        usrMs: (r1.userCPUTime - r0.userCPUTime) / 1000,
+        sysMs: (r1.systemCPUTime - r0.systemCPUTime) / 1000,
+        runMs: Math.max(0, (this.statsEnd - this.ruStartNs) / 1e6),
+        ctx: r1.voluntaryContextSwitches - r0.voluntaryContextSwitches + (r1.involuntaryContextSwitches - r0.involuntaryContextSwitches),
+        majf: r1.majorPageFault - r0.majorPageFault,
+        minf: r1.minorPageFault - r0.minorPageFault,
+      };
+    }
     if (this.timer) clearTimeout(this.timer);
     if (this.rateTimer) clearTimeout(this.rateTimer);
     if (this.sampler) clearInterval(this.sampler);
@@ -1018,7 +1036,16 @@ function toReport(r: JobRunner): JobReport {
     elapsedMs: el,
     depthDist: norm(r.depthCounts), submitDist: norm(r.submitCounts), completeDist: norm(r.completeCounts),
     verifyFailures: [...r.verifyFailures], startedAt: r.startedAt,
+    ...(r.cpu !== undefined ? { cpu: { ...r.cpu } } : {}),
   };
+}
+
+/** group_reporting: fio sums the rusage times, run times and counters of the jobs (sum_thread_stats). */
+function mergeCpu(rs: readonly JobReport[]): CpuUsage | undefined {
+  const cs = rs.map((r) => r.cpu).filter((c): c is CpuUsage => c !== undefined);
+  if (cs.length === 0) return undefined;
+  const sum = (k: keyof CpuUsage): number => cs.reduce((a, c) => a + c[k], 0);
+  return { usrMs: sum('usrMs'), sysMs: sum('sysMs'), runMs: sum('runMs'), ctx: sum('ctx'), majf: sum('majf'), minf: sum('minf') };
 }
 
 function mergeLat(a: { n: number; min: number; max: number; mean: number; stddev: number }[]): { n: number; min: number; max: number; mean: number; stddev: number } {
@@ -1069,6 +1096,10 @@ export function mergeReports(rs: JobReport[]): JobReport {
     elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)),
     depthDist: avg('depthDist'), submitDist: avg('submitDist'), completeDist: avg('completeDist'),
     verifyFailures: rs.flatMap((r) => r.verifyFailures), startedAt: first.startedAt,
+    ...((): { cpu?: CpuUsage } => {
+      const cpu = mergeCpu(rs);
+      return cpu !== undefined ? { cpu } : {};
+    })(),
   };
 }
 

@@ -158,7 +158,8 @@ function jobBlock(r: JobReport, groupBytes: number[]): string {
     out.push(`    ${latLine('sync', r.sync.lat)}`);
     out.push(percentileBlock('sync', r.sync.hist, o.percentileList).replace(/^ {4}/, '    '));
   }
-  out.push('  cpu          : usr=0.00%, sys=0.00%, ctx=0, majf=0, minf=0');
+  const cpu = cpuFigures(r);
+  out.push(`  cpu          : usr=${cpu.usr.toFixed(2)}%, sys=${cpu.sys.toFixed(2)}%, ctx=${cpu.ctx}, majf=${cpu.majf}, minf=${cpu.minf}`);
   out.push(`  IO depths    : ${distLine(['1', '2', '4', '8', '16', '32', '>=64'], r.depthDist)}`);
   out.push(`     submit    : ${distLine(['0', '4', '8', '16', '32', '64', '>=64'], r.submitDist)}`);
   out.push(`     complete  : ${distLine(['0', '4', '8', '16', '32', '64', '>=64'], r.completeDist)}`);
@@ -393,11 +394,10 @@ export function formatJson(res: RunResult): FioJson {
         trim: jsonDir(r.dirs[2], list, gb[2] ?? 0),
         sync: { total_ios: r.sync.totalIos, lat_ns: jsonLat(r.sync.lat, r.sync.hist, list) },
         job_runtime: Math.round(r.elapsedMs),
-        usr_cpu: 0,
-        sys_cpu: 0,
-        ctx: 0,
-        majf: 0,
-        minf: 0,
+        ...((): { usr_cpu: number; sys_cpu: number; ctx: number; majf: number; minf: number } => {
+          const c = cpuFigures(r);
+          return { usr_cpu: c.usr, sys_cpu: c.sys, ctx: c.ctx, majf: c.majf, minf: c.minf };
+        })(),
         iodepth_level: keyed(['1', '2', '4', '8', '16', '32', '>=64'], r.depthDist),
         iodepth_submit: keyed(['0', '4', '8', '16', '32', '64', '>=64'], r.submitDist),
         iodepth_complete: keyed(['0', '4', '8', '16', '32', '64', '>=64'], r.completeDist),
@@ -420,4 +420,12 @@ export function formatJson(res: RunResult): FioJson {
       in_queue: Math.round(u.inQueue), util: u.util,
     })),
   };
+}
+
+/** fio's cpu figures: usr/sys as a percentage of the job's run time (show_thread_status), counters as they are. */
+export function cpuFigures(r: JobReport): { usr: number; sys: number; ctx: number; majf: number; minf: number } {
+  const c = r.cpu;
+  if (c === undefined) return { usr: 0, sys: 0, ctx: 0, majf: 0, minf: 0 };
+  const pct = (ms: number): number => (c.runMs > 0 ? Math.round(((ms * 100) / c.runMs) * 1e6) / 1e6 : 0);
+  return { usr: pct(c.usrMs), sys: pct(c.sysMs), ctx: c.ctx, majf: c.majf, minf: c.minf };
 }

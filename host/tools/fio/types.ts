@@ -90,8 +90,26 @@ export interface JobReport {
   submitDist: number[];
   completeDist: number[];
   verifyFailures: VerifyFailure[];
-  /** Completed I/Os per latency bucket for "lat (usec)" lines: [upper bound ns, count]. */
+  /** Resources the process used while the job ran (fio's getrusage deltas). */
+  cpu?: CpuUsage;
   startedAt: Date;
+}
+
+/**
+ * fio's "cpu" line: getrusage() deltas over the job's run. Jobs share this
+ * process, so concurrent jobs each see the whole process's usage (like fio
+ * threads with thread=1, which read RUSAGE_THREAD... or the process).
+ */
+export interface CpuUsage {
+  /** User and system CPU time, ms. */
+  usrMs: number;
+  sysMs: number;
+  /** Wall time these were measured over, ms (usr_cpu = 100 * usrMs / runMs). */
+  runMs: number;
+  /** Voluntary + involuntary context switches. */
+  ctx: number;
+  majf: number;
+  minf: number;
 }
 
 export interface GroupReport {
