@@ -17,13 +17,44 @@ interface Job { rw: 'randread' | 'randwrite' | 'read'; bs: number; qd: number; v
 
 const NS_BYTES = 64 << 20;
 
-async function runJob(j: Job, o: RunOptions): Promise<Measurement> {
+/**
+ * One daemon + controller per scenario, reused by its repeats (starting a
+ * daemon costs seconds; the runner calls a scenario's repeats back to back).
+ * Torn down when another scenario starts, or shortly after the last repeat.
+ */
+interface Rig { key: string; dev: DeviceDaemon; ctrl: NvmeController }
+let rig: Rig | undefined;
+let idleTimer: NodeJS.Timeout | undefined;
+
+async function dropRig(): Promise<void> {
+  const r = rig;
+  rig = undefined;
+  if (r === undefined) return;
+  try { await r.ctrl.shutdown(); } finally { await r.dev.stop(); }
+}
+
+async function getRig(j: Job): Promise<Rig> {
+  if (idleTimer !== undefined) { clearTimeout(idleTimer); idleTimer = undefined; }
+  const key = `${j.variant}`;
+  if (rig !== undefined && rig.key === key && rig.ctrl.live) return rig;
+  await dropRig();
   const dev = await startDevice({ args: ['-device', `nvme,serial=BENCH${j.variant === '+cmb' ? ',cmb_size_mb=2' : ''}`, '-device', `nvme-ns,nsid=1,size=${NS_BYTES}`] });
   try {
     const opts: Partial<RnvmeOptions> = { io_queues: 1, nr_cpus: 1, use_dbbuf: j.variant === '+dbbuf', use_cmb_sqes: j.variant === '+cmb', io_queue_depth: 256 };
     if (j.variant === '+poll') opts.poll_queues = 1;
-    const ctrl = await probeNvme(dev.url, { options: opts });
-    try {
+    rig = { key, dev, ctrl: await probeNvme(dev.url, { options: opts }) };
+    return rig;
+  } catch (e) {
+    await dev.stop();
+    throw e;
+  }
+}
+
+async function runJob(j: Job, o: RunOptions): Promise<Measurement> {
+  const { ctrl } = await getRig(j);
+  let ok = false;
+  try {
+    {
       const disk = ctrl.disks[0];
       if (disk === undefined) throw new Error('no disk');
       const bd: BlockDevice = disk.open();
@@ -73,6 +104,8 @@ async function runJob(j: Job, o: RunOptions): Promise<Measurement> {
       const m0 = link === undefined ? 0 : link.msgsIn + link.msgsOut;
       const f0 = link === undefined ? 0 : link.framesIn + link.framesOut;
       const maps0 = ctrl.fn.stats().maps;
+      const sqdb0 = ctrl.ioQueues.reduce((s, q) => s + q.sqDoorbells, 0);
+      const sub0 = ctrl.ioQueues.reduce((s, q) => s + q.submitted, 0);
       const cpu0 = process.cpuUsage();
       const ms = await runFor(n);
       const cpu = process.cpuUsage(cpu0);
@@ -87,7 +120,10 @@ async function runJob(j: Job, o: RunOptions): Promise<Measurement> {
         iops, mbps: (iops * j.bs) / 1e6,
         lat_us: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9) },
         cpu_pct: { host: ((cpu.user + cpu.system) / 1000 / ms) * 100 },
-        extra: { msgs_per_io: msgs / n, frames_per_io: frames / n, maps_per_io: maps / n, sq_doorbells_per_io: ctrl.ioQueues.reduce((s, q) => s + q.sqDoorbells, 0) / Math.max(1, ctrl.ioQueues.reduce((s, q) => s + q.submitted, 0)) },
+        extra: {
+          msgs_per_io: msgs / n, frames_per_io: frames / n, maps_per_io: maps / n,
+          sq_doorbells_per_io: (ctrl.ioQueues.reduce((s, q) => s + q.sqDoorbells, 0) - sqdb0) / Math.max(1, ctrl.ioQueues.reduce((s, q) => s + q.submitted, 0) - sub0),
+        },
       };
     } finally {
       await ctrl.shutdown();

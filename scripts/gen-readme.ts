@@ -8,6 +8,7 @@
 //   node --import tsx scripts/gen-readme.ts           rewrite README.md (only if something changed)
 //   node --import tsx scripts/gen-readme.ts --check   exit 1 if README.md is out of date (CI / tests)
 //   node --import tsx scripts/gen-readme.ts --print NAME   print one section to stdout
+//   node --import tsx scripts/gen-readme.ts --file PATH    work on another file (tests)
 //
 // Every section comes from an exported table, never from parsing --help text:
 // device types (device/registry.ts), daemon flags (device/options.ts),
@@ -236,36 +237,53 @@ export function render(text: string): RenderResult {
 }
 
 function main(argv: readonly string[]): number {
-  const check = argv.includes('--check');
-  const pi = argv.indexOf('--print');
-  const bad = argv.filter((a, i) => a !== '--check' && a !== '--print' && !(pi >= 0 && i === pi + 1));
-  if (bad.length > 0 || argv.includes('--help')) {
-    process.stderr.write(`usage: node --import tsx scripts/gen-readme.ts [--check] [--print SECTION]\n${bad.length > 0 ? `unknown argument '${bad[0] ?? ''}'\n` : ''}`);
-    return argv.includes('--help') && bad.length === 0 ? 0 : 2;
+  let check = false;
+  let print: string | undefined;
+  let file = README;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '--check') check = true;
+    else if (a === '--print' || a === '--file') {
+      const v = argv[++i];
+      if (v === undefined) return usage(`${a} needs a value`);
+      if (a === '--print') print = v;
+      else file = resolve(v);
+    } else if (a === '--help' || a === '-h') return usage(undefined);
+    else return usage(`unknown argument '${a}'`);
   }
-  if (pi >= 0) {
-    const name = argv[pi + 1] ?? '';
-    const gen = SECTIONS[name];
+  if (print !== undefined) {
+    const gen = SECTIONS[print];
     if (gen === undefined) {
-      process.stderr.write(`gen-readme: unknown section '${name}' (one of: ${Object.keys(SECTIONS).join(', ')})\n`);
+      process.stderr.write(`gen-readme: unknown section '${print}' (one of: ${Object.keys(SECTIONS).join(', ')})\n`);
       return 2;
     }
     process.stdout.write(`${gen()}\n`);
     return 0;
   }
-  const before = readFileSync(README, 'utf8');
+  const before = readFileSync(file, 'utf8');
   const r = render(before);
-  for (const n of r.unknown) process.stderr.write(`gen-readme: README.md has a section '${n}' the generator does not know\n`);
-  for (const n of r.missing) process.stderr.write(`gen-readme: README.md lacks the markers for section '${n}' (<!-- BEGIN GENERATED: ${n} --> … <!-- END GENERATED: ${n} -->)\n`);
+  const label = file === README ? 'README.md' : file;
+  for (const n of r.unknown) process.stderr.write(`gen-readme: ${label} has a section '${n}' the generator does not know\n`);
+  for (const n of r.missing) process.stderr.write(`gen-readme: ${label} lacks the markers for section '${n}' (<!-- BEGIN GENERATED: ${n} --> … <!-- END GENERATED: ${n} -->)\n`);
   if (check) {
-    if (r.changed.length > 0) process.stderr.write(`gen-readme: README.md is out of date in: ${r.changed.join(', ')} (run: node --import tsx scripts/gen-readme.ts)\n`);
+    if (r.changed.length > 0) process.stderr.write(`gen-readme: ${label} is out of date in: ${r.changed.join(', ')} (run: node --import tsx scripts/gen-readme.ts)\n`);
     const ok = r.changed.length === 0 && r.missing.length === 0 && r.unknown.length === 0;
-    if (ok) process.stdout.write('README.md is up to date\n');
+    if (ok) process.stdout.write(`${label} is up to date\n`);
     return ok ? 0 : 1;
   }
-  if (r.text !== before) writeFileSync(README, r.text);
-  process.stdout.write(r.changed.length > 0 ? `README.md: regenerated ${r.changed.join(', ')}\n` : 'README.md: already up to date\n');
+  if (r.text !== before) writeFileSync(file, r.text);
+  process.stdout.write(r.changed.length > 0 ? `${label}: regenerated ${r.changed.join(', ')}\n` : `${label}: already up to date\n`);
   return r.missing.length > 0 || r.unknown.length > 0 ? 1 : 0;
+}
+
+function usage(err: string | undefined): number {
+  const text = 'usage: node --import tsx scripts/gen-readme.ts [--check] [--print SECTION] [--file README]\n';
+  if (err === undefined) {
+    process.stdout.write(text);
+    return 0;
+  }
+  process.stderr.write(`gen-readme: ${err}\n${text}`);
+  return 2;
 }
 
 const entry = process.argv[1];

@@ -4,7 +4,8 @@ import type { HostApi } from './api.ts';
 
 /** Minimal writable stream (process.stdout, or a collector in tests). */
 export interface Out {
-  write(s: string): unknown;
+  /** Text, or raw bytes (`nvme get-log -b`): process.stdout takes both. */
+  write(s: string | Uint8Array): unknown;
   isTTY?: boolean;
 }
 

@@ -167,7 +167,9 @@ export class Iommu {
     // the copy inside the backing, so no host byte outside the mapping changes.
     const from = Math.max(iova, win.dataIova);
     const to = Math.min(iova + len, win.dataIova + win.backing.length);
-    if (to > from) win.backing.set(data.subarray(from - iova, to - iova), from - win.dataIova);
+    // The usual case (no page slack involved) copies without making a view.
+    if (from === iova && to === iova + len) win.backing.set(data, iova - win.dataIova);
+    else if (to > from) win.backing.set(data.subarray(from - iova, to - iova), from - win.dataIova);
     if (to - from < len) this.stats.slackWrites++;
     this.stats.dmaWrites++;
     this.stats.dmaWriteBytes += len;

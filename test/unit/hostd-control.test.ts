@@ -6,7 +6,10 @@ import { WebSocket } from 'ws';
 import { HostDaemon } from '../../host/daemon/index.ts';
 import { connectControl, ControlError, type ControlClient } from '../../host/control/client.ts';
 import { getDisk } from '../../host/block/index.ts';
-import { cli, FakeCtrl, FAKE, isolatedEnv } from './hostd-helpers.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, FakeCtrl, FAKE, isolatedEnv, fakeIdCtrl, fakeSmart } from './hostd-helpers.ts';
 
 interface Rig {
   host: HostDaemon;
@@ -230,4 +233,62 @@ test('fio through the control channel streams its output and reports the exit co
   const missing = await cli(['--host', `${cs.url}#${cs.token}`, 'fio', '--name=v', '--filename=nosuchdisk', '--rw=read', '--size=1m']);
   t.is(missing.code, 1);
   t.regex(missing.err, /nosuchdisk/);
+});
+
+test('nvme -b/--raw-binary writes the controller\'s data buffer as is (get-log, id-ctrl, smart-log, get-feature)', async (t) => {
+  const r = await rig(t, 'nvme7');
+  const gl = await cli([...r.at, 'nvme', 'get-log', 'nvme7', '-i', '2', '-l', '512', '-b']);
+  t.is(gl.code, 0, gl.err);
+  t.deepEqual(gl.outBytes, fakeSmart(), 'the SMART log page, byte for byte');
+  const short = await cli([...r.at, 'nvme', 'get-log', 'nvme7', '--log-id=2', '--log-len=32', '--raw-binary']);
+  t.deepEqual(short.outBytes, fakeSmart().subarray(0, 32));
+  t.deepEqual((await cli([...r.at, 'nvme', 'id-ctrl', 'nvme7', '-b'])).outBytes, fakeIdCtrl());
+  t.deepEqual((await cli([...r.at, 'nvme', 'smart-log', 'nvme7', '-b'])).outBytes, fakeSmart());
+  // A failed command prints nvme-cli's status line and no bytes.
+  const bad = await cli([...r.at, 'nvme', 'get-log', 'nvme7', '-i', '0x7f', '-l', '16', '-b']);
+  t.is(bad.code, 1);
+  t.is(bad.outBytes.length, 0);
+  t.regex(bad.err, /^NVMe status: /);
+  // -b with -o json is a usage error naming both.
+  const both = await cli([...r.at, 'nvme', 'get-log', 'nvme7', '-i', '2', '-l', '16', '-b', '-o', 'json']);
+  t.is(both.code, 2);
+  t.regex(both.err, /--raw-binary and --output-format=json/);
+});
+
+test('nvme set-feature --data FILE / -d: the data buffer reaches Set Features (length from -l, the feature, or the file)', async (t) => {
+  const r = await rig(t, 'nvme8');
+  const dir = mkdtempSync(join(tmpdir(), 'hostd-feat-'));
+  const ts = join(dir, 'timestamp.bin');
+  writeFileSync(ts, Buffer.from('0102030405060708090a', 'hex'));
+  // Timestamp (0Eh) takes 8 bytes: the first 8 of the file, value defaults to 0.
+  const a = await cli([...r.at, 'nvme', 'set-feature', 'nvme8', '-f', '0x0e', '-d', ts]);
+  t.is(a.code, 0, a.err);
+  t.true(r.fake.calls.includes('set-feature 14 0 data=0102030405060708'), r.fake.calls.join('\n'));
+  t.regex(a.out, /^set-feature:0x0e \([^)]*\), value:0x00000000, cdw12:00000000, save:0\n {7}0 {2}1/);
+  t.regex(a.out, /0000: 01 02 03 04 05 06 07 08/);
+  // Explicit length, long options, and a value alongside.
+  const b = await cli([...r.at, 'nvme', 'set-feature', 'nvme8', '--feature-id=0x0e', '--value=5', '--data-len=4', `--data=${ts}`, '-o', 'json']);
+  t.is(b.code, 0, b.err);
+  t.true(r.fake.calls.includes('set-feature 14 5 data=01020304'));
+  t.is((JSON.parse(b.out) as { data_len: number }).data_len, 4);
+  // A feature with no known size takes the whole file; get-feature -b gives it back raw.
+  const c = await cli([...r.at, 'nvme', 'set-feature', 'nvme8', '-f', '0x7', '-v', '0x30003', '-d', ts]);
+  t.is(c.code, 0, c.err);
+  t.true(r.fake.calls.includes('set-feature 7 196611 data=0102030405060708090a'));
+  t.deepEqual((await cli([...r.at, 'nvme', 'get-feature', 'nvme8', '-f', '7', '-b'])).outBytes, new Uint8Array(Buffer.from('0102030405060708090a', 'hex')));
+  // Every problem is one line naming the flag, non-zero exit, nothing sent.
+  const before = r.fake.calls.length;
+  for (const [args, msg] of [
+    [['-f', '0x0e', '-d', join(dir, 'missing.bin')], /--data .*missing\.bin: no such file/],
+    [['-f', '0x0e', '-d', ts, '-l', '64'], /--data .*: has 10 bytes, --data-len needs 64/],
+    [['-f', '0x0e', '-l', '8'], /--data-len needs --data FILE/],
+    [['-f', '0x0e'], /--value is required/],
+    [['-f', '0x0e', '-d', dir], /--data .*: is a directory/],
+  ] as const) {
+    const x = await cli([...r.at, 'nvme', 'set-feature', 'nvme8', ...args]);
+    t.is(x.code, 2, `${args.join(' ')}: ${x.err}`);
+    t.regex(x.err, msg);
+    t.is(x.err.trimEnd().split('\n').length, 1, 'one line');
+  }
+  t.is(r.fake.calls.length, before, 'nothing reached the controller');
 });

@@ -16,6 +16,8 @@ export interface Captured {
   code: number;
   out: string;
   err: string;
+  /** stdout as bytes (raw-binary output). */
+  outBytes: Uint8Array;
 }
 
 /** A state file path nobody wrote, so the CLI never finds a stray host. */
@@ -25,10 +27,15 @@ export function isolatedEnv(extra: Record<string, string> = {}): Record<string, 
 }
 
 export async function cli(argv: string[], env: Record<string, string | undefined> = isolatedEnv()): Promise<Captured> {
-  let out = '';
+  const chunks: Buffer[] = [];
   let err = '';
-  const code = await runCli(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env });
-  return { code, out, err };
+  const code = await runCli(argv, {
+    stdout: { write: (s: string | Uint8Array) => chunks.push(typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s)) },
+    stderr: { write: (s: string | Uint8Array) => (err += typeof s === 'string' ? s : Buffer.from(s).toString('utf8')) },
+    env,
+  });
+  const outBytes = Buffer.concat(chunks);
+  return { code, out: outBytes.toString('utf8'), err, outBytes: new Uint8Array(outBytes) };
 }
 
 function put(buf: Uint8Array, f: ByteField, v: number): void {
@@ -106,6 +113,8 @@ export class FakeCtrl implements NvmeControllerPort {
   readonly calls: string[] = [];
   shutDown = false;
   features = new Map<number, number>([[7, 0x00030003]]);
+  /** Data buffers of Set Features, by feature id (Get Features returns them). */
+  featureData = new Map<number, Uint8Array>();
   constructor(readonly name = 'nvme0', private readonly disks: { nsid: number; disk: string }[] = [{ nsid: 1, disk: 'nvme0n1' }]) {}
   summary(): NvmeControllerSummary {
     return { name: this.name, url: 'ws://fake/', state: this.shutDown ? 'dead' : 'live', namespaces: this.disks };
@@ -136,11 +145,13 @@ export class FakeCtrl implements NvmeControllerPort {
   getFeature(fid: number): Promise<NvmeAdminResult> {
     this.calls.push(`get-feature ${fid}`);
     const v = this.features.get(fid);
-    return Promise.resolve(v === undefined ? { status: 0x4002, result: 0 } : { status: 0, result: v });
+    const data = this.featureData.get(fid);
+    return Promise.resolve(v === undefined ? { status: 0x4002, result: 0 } : { status: 0, result: v, ...(data !== undefined ? { data } : {}) });
   }
-  setFeature(fid: number, _nsid: number, cdw11: number): Promise<NvmeAdminResult> {
-    this.calls.push(`set-feature ${fid} ${cdw11}`);
+  setFeature(fid: number, _nsid: number, cdw11: number, _save: boolean, data?: Uint8Array): Promise<NvmeAdminResult> {
+    this.calls.push(`set-feature ${fid} ${cdw11}${data !== undefined ? ` data=${Buffer.from(data).toString('hex')}` : ''}`);
     this.features.set(fid, cdw11);
+    if (data !== undefined) this.featureData.set(fid, data);
     return Promise.resolve({ status: 0, result: 0 });
   }
   format(nsid: number, cdw10: number): Promise<NvmeAdminResult> {

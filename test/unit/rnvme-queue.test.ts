@@ -72,17 +72,29 @@ test('SQ: SQEs at the tail, one doorbell per batch, full at depth-1', (t) => {
   t.throws(() => q.push({ opc: NVM.READ, cid: 3 }), { message: /full/ });
 });
 
-test('SQ in the CMB: SQEs are posted writes into the CMB BAR', (t) => {
+test('SQ in the CMB: the batch of SQEs is one posted write into the CMB BAR, before the doorbell; two at the wrap', (t) => {
   const bar0 = new FakeBar();
   const cmbBar = new FakeBar();
   const q = new NvmeQueue({ qid: 1, depth: 4, dstrd: 0, bar0, cq: fakeMem.allocCoherent(64), vector: 1, cmb: { bar: cmbBar, barOffset: 0x2000, busAddr: 0xf000_2000 } });
   t.is(q.sqAddr, 0xf000_2000);
   q.push({ opc: NVM.WRITE, cid: 7 });
   q.push({ opc: NVM.WRITE, cid: 8 });
+  t.is(cmbBar.bytes.length, 0, 'staged until the doorbell');
   q.ringSq();
-  t.deepEqual(cmbBar.bytes.map((b) => b[0]), [0x2000, 0x2040]);
-  t.is(readSqe(cmbBar.bytes[1]?.[1] ?? new Uint8Array(64), 0).cid, 8);
+  t.deepEqual(cmbBar.bytes.map((b) => [b[0], b[1].length]), [[0x2000, 128]]);
+  const w = cmbBar.bytes[0]?.[1] ?? new Uint8Array(128);
+  t.is(readSqe(w, 0).cid, 7);
+  t.is(readSqe(w, 64).cid, 8);
   t.deepEqual(bar0.writes, [[0x1008, 2]]);
+  // The controller consumed both (SQHD = 2): the next batch wraps the 4-entry ring.
+  q.sqHead = 2;
+  q.push({ opc: NVM.READ, cid: 9 });
+  q.push({ opc: NVM.READ, cid: 10 });
+  q.push({ opc: NVM.READ, cid: 11 });
+  q.ringSq();
+  t.deepEqual(cmbBar.bytes.slice(1).map((b) => [b[0], b[1].length]), [[0x2080, 128], [0x2000, 64]]);
+  t.is(readSqe(cmbBar.bytes[2]?.[1] ?? new Uint8Array(64), 0).cid, 11);
+  t.deepEqual(bar0.writes, [[0x1008, 2], [0x1008, 1]]);
 });
 
 test('CQ: phase first, a batch handled, one head doorbell, phase flips at wrap', (t) => {

@@ -303,12 +303,12 @@ test('CLI: a missing disk, a bad option, --help and --cmdhelp', async (t) => {
 test('all fixture job files run against a disk (time-bound ones shortened)', async (t) => {
   const { readdirSync } = await import('node:fs');
   for (const f of readdirSync(JOBS_DIR).filter((x) => x.endsWith('.fio'))) {
-    const disk = new FakeDisk({ name: 'nullb0', capacityBytes: 64 << 20, completion: 'inline' });
     const js = parseJobFileText(readFileSync(join(JOBS_DIR, f), 'utf8'), f, {}).map(resolveJob);
+    const disks = [...new Set(js.map((j) => j.filename))].map((name) => new FakeDisk({ name, capacityBytes: 64 << 20, completion: 'inline' }));
     for (const j of js) {
       if (j.runtime > 0) { j.runtime = 50; j.rampTime = Math.min(j.rampTime, 20); }
     }
-    const res: RunResult = await runJobs(js, { host: fakeHost(disk) });
+    const res: RunResult = await runJobs(js, { host: fakeHost(...disks) });
     t.is(res.exitCode, 0, f);
     t.true(res.jobs.every((j) => j.dirs.some((d) => d.totalIos > 0)), f);
   }

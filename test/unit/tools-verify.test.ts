@@ -34,7 +34,7 @@ test('a good block passes; every kind of damage is named', (t) => {
   bad[HEADER_SIZE + 10] ^= 0x80;
   const p = checkBlock(CTX, 'd0', bad, blk);
   t.is(p?.badByte, HEADER_SIZE + 10);
-  t.regex(p?.message ?? '', /^crc32c: verify failed at file d0 offset 8192, length 4096; expected crc32c [0-9a-f]{8}, received [0-9a-f]{8}; first bad byte at offset 8274/);
+  t.regex(p?.message ?? '', /^crc32c: verify failed at file d0 offset 8192, length 4096 \(requested block: offset=8192, length=4096\)\n {7}Expected CRC: [0-9a-f]{8}\n {7}Received CRC: [0-9a-f]{8}\n {7}first bad byte at offset 8274/);
   // Magic.
   const m = buf.slice();
   m[0] = 0;
@@ -61,7 +61,7 @@ test('pattern verify names the first byte off the pattern', (t) => {
   buf[301] = 0;
   const p = checkBlock(c, 'd0', buf, blk);
   t.is(p?.badByte, 301);
-  t.regex(p?.message ?? '', /^pattern: verify failed at file d0 offset 0, length 512; first bad byte at offset 301/);
+  t.regex(p?.message ?? '', /^pattern: verify failed at file d0 offset 0, length 512 \(requested block: offset=0, length=512\)\n {7}first bad byte at offset 301/);
 });
 
 test('Prng.fillWords gives the same sequence as u32() (verify payloads depend on it)', async (t) => {

@@ -72,8 +72,13 @@ export class NvmeQueue {
   private readonly dbCqSlot: number;
   /** Reused CQE decode target (no allocation per completion). */
   private readonly cqe: Cqe = emptyCqe();
-  /** Staging for an SQE bound for the CMB. */
-  private readonly stage = new Uint8Array(SQE_SIZE);
+  /**
+   * CMB SQs: a host-side image of the ring. SQEs are staged here and the new
+   * ones leave as one posted write (two at the wrap) right before the
+   * doorbell — what a write-combining CMB mapping (Linux ioremap_wc) does
+   * with the per-SQE memcpy_toio stores. Empty for host-memory SQs.
+   */
+  private readonly stage: Uint8Array;
   private cqeBatchGuard = false;
   /** Counters. */
   sqDoorbells = 0;
@@ -98,6 +103,7 @@ export class NvmeQueue {
     // The shadow buffer mirrors the doorbell layout (NVMe 1.4 §5.7: same stride).
     this.dbSqSlot = this.sqDb - DOORBELL_BASE;
     this.dbCqSlot = this.cqDb - DOORBELL_BASE;
+    this.stage = new Uint8Array(init.cmb !== undefined ? init.depth * SQE_SIZE : 0);
   }
 
   /** Address for Create I/O SQ PRP1 (host IOVA, or CMB bus address). */
@@ -109,9 +115,9 @@ export class NvmeQueue {
 
   /** Enable shadow doorbells for this queue (qid ≥ 1 only, as Linux). */
   setDbbuf(d: DbbufPlace | undefined): void {
-    // qid 0 never uses shadow doorbells (Linux). CMB SQs: the device does not publish EventIdx for them
-    // yet (docs/requests.md, RNVME → NVMEDEV), so they keep MMIO doorbells.
-    this.dbbuf = this.qid === 0 || this.cmb !== undefined ? undefined : d;
+    // qid 0 never uses shadow doorbells (Linux). CMB SQs use them too: the controller publishes
+    // EventIdx for them (NVME2's fix, docs/requests.md); the SQEs themselves are always written.
+    this.dbbuf = this.qid === 0 ? undefined : d;
     if (this.dbbuf !== undefined) {
       this.dbbuf.shadow.writeU32(this.dbSqSlot, this.sqTailRung);
       this.dbbuf.shadow.writeU32(this.dbCqSlot, this.cqHead);
@@ -136,9 +142,7 @@ export class NvmeQueue {
     if (this.sq !== undefined) {
       writeSqe(this.sq.bytes, this.sqTail * SQE_SIZE, s);
     } else {
-      const c = this.cmb as CmbSqPlace;
-      writeSqe(this.stage, 0, s);
-      c.bar.writeBytes(c.barOffset + this.sqTail * SQE_SIZE, this.stage);
+      writeSqe(this.stage, this.sqTail * SQE_SIZE, s);
     }
     this.incSqTail();
     this.submitted++;
@@ -165,9 +169,22 @@ export class NvmeQueue {
     if (this.sqTail === this.sqTailRung) return;
     const old = this.sqTailRung;
     this.sqTailRung = this.sqTail;
+    if (this.cmb !== undefined) this.flushCmb(old, this.sqTail);
     if (this.updateDbbuf(this.dbSqSlot, this.sqTail, old)) {
       this.bar0.write32(this.sqDb, this.sqTail);
       this.sqDoorbells++;
+    }
+  }
+
+  /** Copy SQEs [from, to) of the staged ring into the CMB (posted writes, ordered before the doorbell). */
+  private flushCmb(from: number, to: number): void {
+    const c = this.cmb as CmbSqPlace;
+    const st = this.stage;
+    if (to > from) {
+      c.bar.writeBytes(c.barOffset + from * SQE_SIZE, st.subarray(from * SQE_SIZE, to * SQE_SIZE));
+    } else {
+      c.bar.writeBytes(c.barOffset + from * SQE_SIZE, st.subarray(from * SQE_SIZE));
+      if (to > 0) c.bar.writeBytes(c.barOffset, st.subarray(0, to * SQE_SIZE));
     }
   }
 

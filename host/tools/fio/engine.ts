@@ -196,7 +196,7 @@ export class JobRunner {
   /** Process resource usage when the job started running, and the delta at its end. */
   private ruStart: NodeJS.ResourceUsage | undefined;
   private ruStartNs = 0;
-  cpu: CpuUsage | undefined;
+  cpuUsage: CpuUsage | undefined;
 
   constructor(
     readonly opts: JobOptions,
@@ -852,7 +852,7 @@ export class JobRunner {
     const r0 = this.ruStart;
     if (r0 !== undefined) {
       const r1 = process.resourceUsage();
-      this.cpu = {
+      this.cpuUsage = {
         usrMs: (r1.userCPUTime - r0.userCPUTime) / 1000,
         sysMs: (r1.systemCPUTime - r0.systemCPUTime) / 1000,
         runMs: Math.max(0, (this.statsEnd - this.ruStartNs) / 1e6),
@@ -1036,7 +1036,7 @@ function toReport(r: JobRunner): JobReport {
     elapsedMs: el,
     depthDist: norm(r.depthCounts), submitDist: norm(r.submitCounts), completeDist: norm(r.completeCounts),
     verifyFailures: [...r.verifyFailures], startedAt: r.startedAt,
-    ...(r.cpu !== undefined ? { cpu: { ...r.cpu } } : {}),
+    ...(r.cpuUsage !== undefined ? { cpu: { ...r.cpuUsage } } : {}),
   };
 }
 

@@ -97,8 +97,8 @@ export interface JobReport {
 
 /**
  * fio's "cpu" line: getrusage() deltas over the job's run. Jobs share this
- * process, so concurrent jobs each see the whole process's usage (like fio
- * threads with thread=1, which read RUSAGE_THREAD... or the process).
+ * process, so jobs running at the same time each see the whole process's
+ * usage (the host's block layer and driver work included).
  */
 export interface CpuUsage {
   /** User and system CPU time, ms. */

@@ -159,7 +159,10 @@ function firstDiff(a: Uint8Array, b: Uint8Array, len: number): number {
  */
 export function checkBlock(ctx: VerifyContext, disk: string, buf: Uint8Array, b: WrittenBlock): VerifyProblem | undefined {
   const len = b.len;
-  const where = `file ${disk} offset ${b.offset}, length ${len}`;
+  // fio's log_verify_failure: one line naming file, offset and length (the
+  // requested block is the whole I/O; here one header per I/O, so the same),
+  // then indented detail lines.
+  const where = `file ${disk} offset ${b.offset}, length ${len} (requested block: offset=${b.offset}, length=${len})`;
   const problem = (what: string, detail = ''): VerifyProblem => {
     if (scratch.buf.length < len) scratch.buf = new Uint8Array(len);
     const expect = scratch.buf;
@@ -167,7 +170,7 @@ export function checkBlock(ctx: VerifyContext, disk: string, buf: Uint8Array, b:
     const first = firstDiff(buf, expect, len);
     const bad = first < 0 ? 'data matches what was written'
       : `first bad byte at offset ${b.offset + first} (block +${first}): wanted 0x${hex2(expect[first])}, got 0x${hex2(buf[first])}`;
-    return { badByte: first, message: `${what} at ${where}${detail}; ${bad}` };
+    return { badByte: first, message: `${what} at ${where}${detail}\n${DETAIL_INDENT}${bad}` };
   };
   if (ctx.kind === 'none') return undefined;
   if (ctx.kind === 'pattern') {
@@ -193,10 +196,12 @@ export function checkBlock(ctx: VerifyContext, disk: string, buf: Uint8Array, b:
   checksum(kind, buf, HEADER_SIZE, len, got, 0);
   const stored = buf.subarray(OFF_CSUM, OFF_CSUM + n);
   if (firstDiff(stored, got, n) < 0) return undefined;
-  return problem(`${kind}: verify failed`, `; expected ${kind} ${toHex(stored)}, received ${toHex(got.subarray(0, n))}`);
+  return problem(`${kind}: verify failed`, `\n${DETAIL_INDENT}Expected CRC: ${toHex(stored)}\n${DETAIL_INDENT}Received CRC: ${toHex(got.subarray(0, n))}`);
 }
 
 const scratchCsum = new Uint8Array(32);
+/** fio indents the lines under a verify failure by seven spaces. */
+const DETAIL_INDENT = '       ';
 
 function hex2(n: number | undefined): string {
   return (n ?? 0).toString(16).padStart(2, '0');
