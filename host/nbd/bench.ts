@@ -93,7 +93,7 @@ async function runFio(uri: string, job: FioJob, seconds: number): Promise<Measur
     `--iodepth=${job.qd}`, `--size=${SIZE_MIB}m`, '--time_based', `--runtime=${seconds}`, '--ramp_time=1',
     '--randrepeat=1', '--norandommap', '--output-format=json'];
   const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn('fio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('fio', args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() });
     let s = '';
     let e = '';
     p.stdout.on('data', (d: Buffer) => { s += d.toString(); });

@@ -1,4 +1,3 @@
-// Interop harness: find the real NBD tools, start nvmelab NBD targets in
 // their own processes, run tools with a timeout.
 //
 // Targets (each offers the exports `big` ≥ 64 MiB with 512 B blocks and `img`
@@ -14,6 +13,7 @@ import { startServeCliTarget, startNvmeTarget as startNvmeProcesses, type NbdTar
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 
 export const INTEROP = process.env.NVMELAB_INTEROP === '1';
 
@@ -48,7 +48,8 @@ export interface RunResult { status: number | null; stdout: string; stderr: stri
 /** Run a tool to completion (async, so the event loop keeps serving other processes). */
 export function run(cmd: string, args: readonly string[], timeoutMs = 120_000): Promise<RunResult> {
   return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // In the OS temp dir: fio drops *-verify.state files in its cwd when a verify fails.
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
