@@ -13,7 +13,6 @@ import { startServeCliTarget, startNvmeTarget as startNvmeProcesses, type NbdTar
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 
 export const INTEROP = process.env.NVMELAB_INTEROP === '1';
 
