@@ -14,6 +14,13 @@ export interface HostApi {
   /** Run a control command; rejects with ControlError (class + message). */
   execute(cmd: string, args?: Record<string, unknown>): Promise<unknown>;
   onEvent(fn: (e: QmpEvent) => void): () => void;
+  /**
+   * Runs a command without waiting behind the ones in flight: QMP answers a
+   * connection's commands strictly in order, so a cancel sent on the same
+   * connection would wait for the fio-run it cancels. Remote: a second,
+   * short-lived connection. Embedded: same as execute.
+   */
+  executeNow?(cmd: string, args?: Record<string, unknown>): Promise<unknown>;
   /** Embedded: orderly shutdown of the host. Remote: close the connection. */
   close(): Promise<void>;
   readonly embedded: boolean;
@@ -39,6 +46,14 @@ export function embeddedApi(host: HostDaemon): HostApi {
       }
     },
     onEvent: (fn) => host.control.onEvent((event, data) => fn({ event, data })),
+    executeNow: async (cmd, args) => {
+      try {
+        return await host.control.run(cmd, args ?? {});
+      } catch (e) {
+        if (e instanceof QmpError) throw new ControlError(e.errorClass, e.message);
+        throw new ControlError('GenericError', e instanceof Error ? e.message : String(e));
+      }
+    },
     close: () => host.shutdown('one-shot run finished'),
   };
 }
@@ -49,6 +64,14 @@ export async function remoteApi(url: string, token: string): Promise<HostApi> {
     embedded: false,
     execute: (cmd, args) => c.execute(cmd, args),
     onEvent: (fn) => c.onEvent(fn),
+    executeNow: async (cmd, args) => {
+      const side = await connectControl(url, token);
+      try {
+        return await side.execute(cmd, args);
+      } finally {
+        side.close();
+      }
+    },
     close: async () => {
       c.close();
       await c.closed;

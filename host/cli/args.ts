@@ -146,13 +146,15 @@ export function formatFlags(specs: readonly FlagSpec[]): string {
     const long = `--${s.name}${s.type === 'bool' ? '' : `=${s.arg ?? (s.type === 'enum' ? (s.values ?? []).join('|') : s.type === 'int' ? 'N' : 'VALUE')}`}`;
     return s.short !== undefined ? `-${s.short}, ${long}` : `    ${long}`;
   });
+  // One line per option (scripts and the README capture these): a flag longer
+  // than the column just pushes its text right, two spaces still between.
   const w = Math.min(40, Math.max(...left.map((l) => l.length)));
   return specs
     .map((s, i) => {
       const l = left[i] ?? '';
       const extra = [s.default !== undefined ? `default ${s.default}` : '', s.repeat === true ? 'repeatable' : ''].filter((x) => x !== '').join(', ');
       const text = `${s.help}${extra !== '' ? ` (${extra})` : ''}`;
-      return l.length > w ? `  ${l}\n  ${' '.repeat(w)}  ${text}` : `  ${l.padEnd(w)}  ${text}`;
+      return `  ${l.padEnd(w)}  ${text}`;
     })
     .join('\n');
 }

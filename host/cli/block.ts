@@ -5,7 +5,8 @@ import { UsageError, getInt, getStr, getBool, parseIntArg, type FlagSpec, type P
 import type { HostApi } from './api.ts';
 import type { CommandDef, Io } from './types.ts';
 import { computeIostat, formatIostat, iostatJson, type IostatRow } from '../tools/stat.ts';
-import { runFio, parseCommandLine, resolveAll, FioConfigError, formatParamTable } from './deps.ts';
+import { runFio, parseCommandLine, resolveAll, FioConfigError, NULLB_PARAMS, formatParamValue } from './deps.ts';
+import { formatTable, markdownTable } from './table.ts';
 import type { DiskStat } from '../block/index.ts';
 
 const OUT: FlagSpec = { name: 'output-format', short: 'o', type: 'enum', values: ['normal', 'json'], help: 'output format', default: 'normal' };
@@ -292,11 +293,28 @@ export const BLOCK_COMMANDS: CommandDef[] = [
   {
     name: 'null params',
     summary: 'the null_blk knob table (name, type, default, meaning); needs no host',
-    synopsis: 'null params',
-    flags: [],
+    synopsis: 'null params [-o normal|json|markdown]',
+    details: 'Text columns are separated by two or more spaces ("-" for none): `awk -F\'  +\'` splits them.',
+    flags: [{ name: 'output-format', short: 'o', type: 'enum', values: ['normal', 'json', 'markdown'], help: 'output format', default: 'normal' }],
     args: NONE,
-    run: (_p, _api, io) => {
-      io.stdout.write(`${formatParamTable()}\n`);
+    run: (p, _api, io) => {
+      const fmt = getStr(p, 'output-format') ?? 'normal';
+      if (fmt === 'json') {
+        const params = NULLB_PARAMS.map((x) => ({
+          name: x.name, ...(x.moduleName !== undefined ? { module_name: x.moduleName } : {}), type: x.type, default: x.default,
+          ...(x.unit !== undefined ? { unit: x.unit } : {}), configfs: x.configfs, live: x.live === true, doc: x.doc,
+        }));
+        io.stdout.write(`${JSON.stringify({ params }, null, 2)}\n`);
+        return Promise.resolve(0);
+      }
+      const head = ['name', 'type', 'default', 'meaning'];
+      const rows = NULLB_PARAMS.map((x) => [
+        x.moduleName !== undefined ? `${x.name} (${x.moduleName})` : x.name,
+        x.type,
+        formatParamValue(x.default) === '' ? '' : formatParamValue(x.default) + (x.unit !== undefined ? ` ${x.unit}` : ''),
+        (x.live === true ? '[live] ' : '') + (x.configfs ? '' : '[param] ') + x.doc,
+      ]);
+      io.stdout.write(`${fmt === 'markdown' ? markdownTable(head, rows) : formatTable(head, rows)}\n`);
       return Promise.resolve(0);
     },
   },
@@ -387,7 +405,8 @@ export async function runFioCommand(argv: readonly string[], api: HostApi | unde
     const s = typeof e.data.data === 'string' ? e.data.data : '';
     (e.data.stream === 'stderr' ? io.stderr : io.stdout).write(s);
   });
-  const onAbort = (): void => void api.execute('fio-cancel', { run }).catch(() => undefined);
+  // Not api.execute: that would queue behind the fio-run it is meant to stop.
+  const onAbort = (): void => void (api.executeNow ?? api.execute)('fio-cancel', { run }).catch(() => undefined);
   io.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const r = (await api.execute('fio-run', { argv: [...argv], files, run, ...(defaultFilename !== undefined ? { defaultFilename } : {}) })) as { exitCode: number };

@@ -27,7 +27,7 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'token-file', type: 'string', arg: 'FILE', help: 'read the control token from FILE' },
   { name: 'device', type: 'string', repeat: true, arg: 'URL', help: 'one-shot run: embedded host attached to this device daemon (ws://HOST:PORT/[#TOKEN])' },
   { name: 'null', type: 'string', repeat: true, arg: 'SPEC', help: 'one-shot run: embedded host with this rnull device (NAME,key=value,…)' },
-  { name: 'log-level', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level on stderr', default: 'warn' },
+  { name: 'log-level', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], arg: 'LEVEL', help: 'log level on stderr: fatal, error, warn, info, debug, trace or silent', default: 'warn' },
 ];
 
 const HOST_CMD: CommandDef = {

@@ -31,7 +31,7 @@ export const HOST_FLAGS: FlagSpec[] = [
   { name: 'state-file', type: 'string', arg: 'FILE', help: 'where to advertise {url, token, pid} for the CLI (default: NVMELAB_HOST_STATE or $XDG_RUNTIME_DIR/nvmelab-UID/host.json)' },
   { name: 'no-state-file', type: 'bool', help: 'do not write the state file' },
   { name: 'cpus', type: 'int', min: 1, max: 256, help: 'logical CPUs of the block layer', default: '2' },
-  { name: 'log-level', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level on stderr', default: 'warn' },
+  { name: 'log-level', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], arg: 'LEVEL', help: 'log level on stderr: fatal, error, warn, info, debug, trace or silent', default: 'warn' },
   { name: 'exit-on-stdin-eof', type: 'bool', help: 'shut down when stdin closes (parent-death watchdog)' },
   { name: 'help', short: 'h', type: 'bool', help: 'this help' },
 ];

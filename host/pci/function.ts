@@ -539,7 +539,8 @@ class PciFunctionImpl implements PciFunction {
       reply.err('unknown_type', `the host does not serve ${m.t}`);
       return;
     }
-    const r = this.memory.iommu.read(m.iova, m.len);
+    // The answer is encoded when sent, so a view of host memory is enough (no copy here).
+    const r = this.memory.iommu.readShared(m.iova, m.len);
     if (r.ok) reply.data(r.data);
     else reply.err('iommu', `DMA read of ${m.len} bytes at 0x${m.iova.toString(16)} blocked: ${r.fault.reason}`);
   }

@@ -310,7 +310,14 @@ class CoherentBuffer implements DmaBuffer, IommuWindow, Tracked {
   writeU32(off: number, v: number): void { this.view.setUint32(this.at(off, 4), v >>> 0, true); }
   writeU64(off: number, v: bigint | number): void {
     const o = this.at(off, 8);
-    this.view.setBigUint64(o, typeof v === 'bigint' ? BigInt.asUintN(64, v) : BigInt(checkU64Number(v)), true);
+    if (typeof v === 'bigint') {
+      this.view.setBigUint64(o, BigInt.asUintN(64, v), true);
+      return;
+    }
+    // Numbers (PRP entries, IOVAs) as two dwords: no BigInt allocated on the I/O path.
+    const n = checkU64Number(v);
+    this.view.setUint32(o, n >>> 0, true);
+    this.view.setUint32(o + 4, Math.floor(n / 0x1_0000_0000), true);
   }
   readBytes(off: number, len: number): Uint8Array {
     return this.bytes.slice(this.at(off, len), off + len);
