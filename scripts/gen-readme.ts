@@ -13,7 +13,8 @@
 // Every section comes from an exported table, never from parsing --help text:
 // device types (device/registry.ts), daemon flags (device/options.ts),
 // null_blk knobs (host/drivers/rnull), rnvme options (host/drivers/rnvme),
-// fio job options (host/tools/fio), the CLI's command table (host/cli) and
+// fio job options (host/tools/fio), the CLI's command table (host/cli), the
+// main job's flags (host/tools/main-job-flags.ts) and
 // the ready-made fault fixtures (fixtures/plans/index.json).
 //
 // Output is deterministic (no environment values, no timestamps), so the
@@ -31,6 +32,7 @@ import { RNVME_OPTIONS } from '../host/drivers/rnvme/index.ts';
 import { OPTIONS as FIO_OPTIONS, UNSUPPORTED as FIO_UNSUPPORTED } from '../host/tools/fio/options.ts';
 import { COMMANDS, GLOBAL_FLAGS } from '../host/cli/main.ts';
 import { HOST_FLAGS } from '../host/daemon/run.ts';
+import { MAIN_JOB_FLAGS } from '../host/tools/main-job-flags.ts';
 import type { FlagSpec } from '../host/cli/args.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -169,6 +171,11 @@ function hostFlags(): string {
   return flagTable(HOST_FLAGS);
 }
 
+/** `npm start -- …` (the main job) options (host/tools/main-job-flags.ts MAIN_JOB_FLAGS). */
+function mainJobFlags(): string {
+  return flagTable(MAIN_JOB_FLAGS);
+}
+
 interface FixtureIndex {
   fixtures: { name: string; file: string; description: string }[];
 }
@@ -185,6 +192,7 @@ function fixtures(): string {
 
 /** Section name → generator, in README order. */
 export const SECTIONS: Readonly<Record<string, () => string>> = {
+  'main-job-flags': mainJobFlags,
   'cli-commands': cliCommands,
   'host-flags': hostFlags,
   'daemon-flags': daemonFlags,

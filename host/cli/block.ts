@@ -122,7 +122,7 @@ export const BLOCK_COMMANDS: CommandDef[] = [
       };
       let prev = await snapshot(api);
       for (const d of disks) if (prev.disks[d] === undefined) {
-        io.stderr.write(`stat: no disk '${d}'\n`);
+        io.stderr.write(`nvmelab: stat: no disk '${d}'\n`);
         return 1;
       }
       const reports: { intervalMs: number; rows: IostatRow[] }[] = [];
@@ -369,17 +369,29 @@ function localFiles(argv: readonly string[], io: Io): Record<string, string> {
   return files;
 }
 
+/**
+ * The environment variables the job files name as ${VAR}, with the values
+ * this CLI sees: fio expands them where the job file is read, which for
+ * nvmelab is the host (maybe another process), so the CLI sends its own.
+ * Only the names referenced are sent, never the whole environment.
+ */
+function referencedEnv(files: Record<string, string>, env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const text of Object.values(files)) {
+    for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
+      const name = m[1] ?? '';
+      const v = env[name];
+      if (v !== undefined) out[name] = v;
+    }
+  }
+  return out;
+}
+
 /** fio's options and job files checked locally: the one-line error, or undefined when they are fine. */
 export function checkFioArgs(argv: readonly string[], io: Io): string | undefined {
   const read = io.readFile ?? ((f: string) => readFileSync(f, 'utf8'));
   try {
-    resolveAll(parseCommandLine(argv), (f) => {
-      try {
-        return read(f);
-      } catch (e) {
-        throw new FioConfigError(`${f}: cannot read job file (${(e as NodeJS.ErrnoException).code ?? 'error'})`, f);
-      }
-    }, io.env);
+    resolveAll(parseCommandLine(argv), read, io.env);
   } catch (e) {
     if (e instanceof FioConfigError) return `fio: ${e.message}`;
     throw e;
@@ -409,7 +421,10 @@ export async function runFioCommand(argv: readonly string[], api: HostApi | unde
   const onAbort = (): void => void (api.executeNow ?? api.execute)('fio-cancel', { run }).catch(() => undefined);
   io.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const r = (await api.execute('fio-run', { argv: [...argv], files, run, ...(defaultFilename !== undefined ? { defaultFilename } : {}) })) as { exitCode: number };
+    const env = referencedEnv(files, io.env ?? process.env);
+    const r = (await api.execute('fio-run', {
+      argv: [...argv], files, run, env, ...(defaultFilename !== undefined ? { defaultFilename } : {}),
+    })) as { exitCode: number };
     return r.exitCode;
   } finally {
     off();

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { QmpError, argString, argInt, argBool, type ControlRegistry, type QmpValue, type QmpArgs } from '../../src/control/commands.ts';
 import { getDisk, type DiskStat, type QueueAttr } from '../block/index.ts';
 import { NullBlkConfigError } from '../drivers/rnull/index.ts';
+import { parseBool } from '../drivers/rnull/config.ts';
 import { runFio, blockLayerHost } from '../tools/fio/index.ts';
 import type { HostDaemon } from '../daemon/host.ts';
 import type { NvmeAdminResult } from '../daemon/nvme-port.ts';
@@ -24,7 +25,8 @@ const isQueueAttr = (s: string): s is QueueAttr => (QUEUE_ATTRS as readonly stri
 
 function generic(e: unknown): QmpError {
   if (e instanceof QmpError) return e;
-  if (e instanceof NullBlkConfigError) return new QmpError('GenericError', `${e.code}: ${e.message}`);
+  // NullBlkConfigError's message already starts with its errno ("EBUSY: …").
+  if (e instanceof NullBlkConfigError) return new QmpError('GenericError', e.message.startsWith(`${e.code}:`) ? e.message : `${e.code}: ${e.message}`);
   return new QmpError('GenericError', e instanceof Error ? e.message : String(e));
 }
 
@@ -134,7 +136,12 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
   reg.register('null-set', 'write a configfs attribute: {name, attr, value}', wrap(async (a) => {
     const v = a.value;
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new QmpError('GenericError', "Parameter 'value' is missing");
-    await host.nullb.setAttr(argString(a, 'name'), argString(a, 'attr'), v);
+    const name = argString(a, 'name');
+    const attr = argString(a, 'attr');
+    // configfs 'power' is an attribute like the others (echo 1 > power); powering
+    // off deletes the disk, so it goes through the host (NBD exports dropped first).
+    if (attr === 'power') await host.powerNull(name, typeof v === 'boolean' ? v : parseBool(String(v), 'power'));
+    else await host.nullb.setAttr(name, attr, v);
     return {};
   }));
   reg.register('null-get', 'read configfs attributes: {name, attr?} → {attr: value}', wrap((a) => {
@@ -143,6 +150,7 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
       const k = argString(a, 'attr');
       return { [k]: host.nullb.getAttr(name, k) };
     }
+    host.nullb.info(name); // ENOENT for a device that does not exist, as reading its configfs dir would
     const out: Record<string, QmpValue> = {};
     for (const k of host.nullb.features().split(',')) {
       try {
@@ -154,11 +162,11 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
     return out;
   }));
   reg.register('null-power', 'power a device on or off: {name, on: boolean}', wrap(async (a) => {
-    await host.nullb.power(argString(a, 'name'), argBool(a, 'on', true) ? 1 : 0);
+    await host.powerNull(argString(a, 'name'), argBool(a, 'on', true));
     return {};
   }));
   reg.register('null-remove', 'rmdir: power off and forget a device: {name}', wrap(async (a) => {
-    await host.nullb.remove(argString(a, 'name'));
+    await host.removeNull(argString(a, 'name'));
     return {};
   }));
   reg.register('null-list', 'rnull devices: [{name, disk, powered, size_mib, blocksize, memory_backed, irqmode}]', () => host.nullb.list().map((n) => {
@@ -196,11 +204,15 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
   }));
   reg.register('query-nbd', 'NBD exports and their URIs', () => host.exports().map((e) => ({ ...e })));
 
-  reg.register('fio-run', 'run fio inside the host: {argv, files?: {path: text}, run?} → {exitCode}; output as FIO_OUTPUT events {run, stream, data}', wrap(async (a) => {
+  reg.register('fio-run', 'run fio inside the host: {argv, files?: {path: text}, env?: {NAME: value} (for ${NAME} in job files), run?} → {exitCode}; output as FIO_OUTPUT events {run, stream, data}', wrap(async (a) => {
     const argv = a.argv;
     if (!Array.isArray(argv) || !argv.every((x): x is string => typeof x === 'string')) throw new QmpError('GenericError', "Parameter 'argv' must be an array of strings");
     const files = (a.files ?? {}) as Record<string, unknown>;
     if (typeof files !== 'object' || files === null || Array.isArray(files)) throw new QmpError('GenericError', "Parameter 'files' must be an object");
+    const env = (a.env ?? {}) as Record<string, unknown>;
+    if (typeof env !== 'object' || env === null || Array.isArray(env) || !Object.values(env).every((x) => typeof x === 'string')) {
+      throw new QmpError('GenericError', "Parameter 'env' must be an object of strings");
+    }
     const run = argStr(a, 'run', randomUUID());
     const ac = new AbortController();
     fioRuns.set(run, ac);
@@ -216,6 +228,8 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
         stdout: emit('stdout'),
         stderr: emit('stderr'),
         signal: ac.signal,
+        // ${VAR} in job files: the caller's values (the CLI's environment) win over the host's.
+        env: { ...process.env, ...(env as Record<string, string>) },
         ...(a.defaultFilename !== undefined ? { defaultFilename: argString(a, 'defaultFilename') } : {}),
         readFile: (p) => {
           const t = files[p];

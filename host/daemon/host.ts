@@ -146,6 +146,27 @@ export class HostDaemon {
     return name;
   }
 
+  /**
+   * Power an rnull device on or off. Powering off deletes its disk (as
+   * null_blk's del_gendisk), so its NBD exports are removed first: an export
+   * must not outlive its disk (a later power-on builds a new one).
+   */
+  async powerNull(name: string, on: boolean): Promise<void> {
+    if (!on) await this.unexportNullDisk(name);
+    await this.nullb.power(name, on ? 1 : 0);
+  }
+
+  /** configfs rmdir: power off (dropping the disk's NBD exports) and forget the device. */
+  async removeNull(name: string): Promise<void> {
+    await this.unexportNullDisk(name);
+    await this.nullb.remove(name);
+  }
+
+  private async unexportNullDisk(name: string): Promise<void> {
+    const disk = this.nullb.info(name).diskName; // ENOENT for an unknown device
+    if (disk !== undefined) await this.unexportWhere((d) => d === disk);
+  }
+
   // ── disks ───────────────────────────────────────────────────────────────
 
   disks(): DiskSummary[] {
@@ -189,7 +210,7 @@ export class HostDaemon {
   async exportDisk(spec: string): Promise<string[]> {
     const s = parseExportSpec(spec);
     const disk = getDisk(s.disk);
-    if (disk === undefined) throw new Error(`--export ${spec}: no disk '${s.disk}'`);
+    if (disk === undefined) throw new Error(`no disk '${s.disk}' to export`);
     const srv = this.nbd ?? (await this.startNbd({ listen: s.listen !== undefined ? [s.listen] : undefined }));
     srv.addExport({
       name: s.name,

@@ -10,22 +10,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostDaemon } from '../daemon/host.ts';
-import { UsageError, parseFlags, formatFlags, getBool, getInt, getStr, type FlagSpec } from '../cli/args.ts';
+import { UsageError, parseFlags, formatFlags, getBool, getInt, getStr } from '../cli/args.ts';
+import { MAIN_JOB_FLAGS } from './main-job-flags.ts';
 import { createLogger, isLogLevel } from '../../src/util/log.ts';
 import { getDisk } from '../block/index.ts';
 import { parseCommandLine, resolveAll, runJobs, formatJson, formatNormal, blockLayerHost, type FioJson } from './fio/index.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const FLAGS: FlagSpec[] = [
-  { name: 'runtime', type: 'int', min: 1, max: 3600, arg: 'SECONDS', help: 'seconds of I/O per disk (verify reads come after)', default: '3' },
-  { name: 'iodepth', type: 'int', min: 1, max: 1024, help: 'I/Os in flight per job', default: '32' },
-  { name: 'bs', type: 'string', arg: 'SIZE', help: 'block size (fio syntax)', default: '4k' },
-  { name: 'size', type: 'string', arg: 'SIZE', help: 'region of each disk the job touches (fio syntax)', default: '256m' },
-  { name: 'full', type: 'bool', help: 'also print each job\'s complete fio report' },
-  { name: 'log-level', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level on stderr', default: 'warn' },
-  { name: 'help', short: 'h', type: 'bool', help: 'this help' },
-];
+const FLAGS = MAIN_JOB_FLAGS;
 
 const USAGE = `usage: npm start -- [options]     (node --import tsx host/tools/main-job.ts [options])
 

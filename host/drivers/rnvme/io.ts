@@ -195,6 +195,12 @@ export class IoPath implements Operations<RnvmePdu, QueueCtx> {
     const pool = c.prpPools[hwq];
     if (pool === undefined || bv.length === 0) return BLK_STS.IOERR;
     const dir = opIsWrite(rq.op) ? 'to-device' : 'from-device';
+    // Small transfers first: one contiguous gated slot, always PRP-describable.
+    const dpool = c.dataPools[hwq];
+    if (dpool !== undefined && rq.bytes <= dpool.slotSize) {
+      const st = this.mapSlot(rq, pdu, pool, dpool, dir);
+      if (st !== undefined) return st;
+    }
     const seg = pdu.seg;
     // Each bvec is mapped page aligned, so PRPs work iff every bvec but the last is whole pages.
     let prpOk = true;
@@ -202,11 +208,6 @@ export class IoPath implements Operations<RnvmePdu, QueueCtx> {
     const avg = rq.bytes / bv.length;
     const sglOk = c.sglSupported && bv.length <= 256;
     const wantSgl = sglOk && c.opts.sgl_threshold > 0 && avg >= c.opts.sgl_threshold;
-    const dpool = c.dataPools[hwq];
-    if (dpool !== undefined && rq.bytes <= dpool.slotSize) {
-      const st = this.mapSlot(rq, pdu, pool, dpool, dir);
-      if (st !== undefined) return st;
-    }
     if (!prpOk && !sglOk) return this.mapBounce(rq, pdu, pool, dir);
     seg.count = 0;
     pdu.maps.length = 0;

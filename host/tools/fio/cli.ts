@@ -40,7 +40,10 @@ Runner options:
   --version                     Print the version
   --help                        This text
 
-Options before the first --name apply to every job (job files included).
+Options before the first --name are defaults for every job, job files
+included; as in fio, a job file's own settings win over them. To run one job
+file against different disks, write filename=\${DISK} in it: \${VAR} is
+replaced from the environment (DISK=nvme0n1 nvmelab fio job.fio).
 `;
 
 /** Runs fio with `argv` (no program name). Returns the exit code; never throws for user errors. */

@@ -193,9 +193,8 @@ export function formatNormal(res: RunResult): string {
     const grp = res.groups.find((g) => g.groupId === r.groupId);
     out.push(jobBlock(r, grp ? grp.dirs.map((d) => d.ioBytes) : [0, 0, 0]));
   }
-  out.push('');
   for (const g of res.groups) {
-    out.push(`Run status group ${g.groupId} (all jobs):`);
+    out.push('', `Run status group ${g.groupId} (all jobs):`); // fio starts each group with a blank line
     g.dirs.forEach((d, i) => {
       if (d.ioBytes === 0) return;
       const range = `${bwPair(d.minBw).split(' ')[0] ?? ''}-${bwPair(d.maxBw).split(' ')[0] ?? ''} (${num2str(d.minBw, 4, 1000, false, 'B/s')}-${num2str(d.maxBw, 4, 1000, false, 'B/s')})`;

@@ -344,7 +344,9 @@ export function resolveAll(cmd: ParsedCommandLine, readFile: (path: string) => s
     try {
       text = readFile(f);
     } catch (e) {
-      throw new FioConfigError(`cannot read job file: ${(e as Error).message}`, '', { file: f, line: 0 });
+      // As fio ("unable to open 'x.fio' job file"): name the file once, and why.
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new FioConfigError(`${f}: cannot read job file (${why})`, '');
     }
     raws.push(...parseJobFileText(text, f, env, cmd.globals));
   }
