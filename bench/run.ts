@@ -1,4 +1,5 @@
 // `npm run bench` = node --import tsx bench/run.ts [--only PREFIX]... [--quick] [--repeat N]
+// PREFIX is a scenario id or a leading part of one, by whole `/` segments.
 // Imports every bench/<area>-*.ts, runs the scenarios, prints a table and
 // writes bench/results/latest.json plus a timestamped copy.
 import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,15 @@ for (const f of files) {
   if (Array.isArray(mod.scenarios)) for (const s of mod.scenarios) if (!all.some((x) => x.id === s.id)) all.push(s);
 }
 for (const s of registeredScenarios()) if (!all.some((x) => x.id === s.id)) all.push(s);
-const selected = all.filter((s) => only.length === 0 || only.some((p) => s.id.startsWith(p)));
+// A prefix matches whole path segments: `rnull/randread/4k/qd1` is that scenario and its
+// variants (`…/qd1/…`), not `…/qd128`; a prefix ending in `/` or naming a whole segment works too.
+const matches = (id: string, p: string): boolean => id === p || id.startsWith(p.endsWith('/') ? p : `${p}/`);
+const unknown = only.filter((p) => !all.some((s) => matches(s.id, p)));
+if (unknown.length > 0) {
+  console.error(`--only ${unknown[0]}: no such scenario or prefix (scenarios: ${all.map((s) => s.id).join(', ')})`);
+  process.exit(2);
+}
+const selected = all.filter((s) => only.length === 0 || only.some((p) => matches(s.id, p)));
 // References run too (first), so ratios are measured in the same run.
 const wanted = new Set(selected.map((s) => s.id));
 for (const s of selected) if (s.reference !== undefined && !wanted.has(s.reference) && all.some((x) => x.id === s.reference)) wanted.add(s.reference);
