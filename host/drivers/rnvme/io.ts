@@ -1,9 +1,12 @@
 // The I/O path: blk-mq Operations for NVMe namespaces (Linux pci.c
 // nvme_queue_rq / nvme_prep_rq / nvme_handle_cqe / nvme_pci_complete_rq and
 // core.c nvme_setup_cmd / nvme_complete_rq). Requests become Read, Write
-// (FUA), Flush, Write Zeroes or DSM commands; data is mapped through the
-// IOMMU for exactly the request's lifetime; PRP list pages come from a pool
-// preallocated per tag. Command id = tag | genctr << 12.
+// (FUA), Flush, Write Zeroes or DSM commands; data is reachable through the
+// IOMMU for exactly the request's lifetime — small transfers through a gated
+// per-queue data slot (opened at dispatch, closed at completion, no message
+// on the wire), larger ones by mapping the caller's buffer zero-copy; PRP
+// list pages come from a pool preallocated per tag. One SQ doorbell per
+// synchronous run of submissions. Command id = tag | genctr << 12.
 import { BLK_STS, REQ_FLAG, REQ_OP, opIsWrite } from '../../block/types.ts';
 import type { BlkStatus, HctxType, HwQueue, Operations, RequestRef, TimeoutResult } from '../../block/types.ts';
 import type { DmaBuffer, DmaDirection, DmaMapping, DmaPool, DmaSlot } from '../../pci/index.ts';
