@@ -283,6 +283,15 @@ export class NvmeController {
       const id = decodeIdNs(r.data ?? new Uint8Array(IDENTIFY_SIZE));
       const have = this.namespaces.get(nsid);
       if (id.nsze === 0 || id.blockSize === 0) { if (have !== undefined) await this.removeNs(have); continue; }
+      if (have !== undefined && id.blockSize !== 2 ** have.lbaShift) {
+        // The LBA format changed (Format NVM with another LBAF): the logical block size, and with
+        // it every queue limit, is different. Linux updates the limits under a frozen queue; here
+        // the disk is rebuilt with the same name, after failing/draining what it still holds.
+        this.log.info(`${have.diskName}: LBA format changed from ${2 ** have.lbaShift} to ${id.blockSize} bytes; rebuilding the disk`);
+        await this.removeNs(have);
+        this.addNs(nsid, id);
+        continue;
+      }
       if (have !== undefined) {
         have.id = id;
         const sectors = id.nsze * (id.blockSize / 512);
