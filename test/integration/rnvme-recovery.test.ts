@@ -97,3 +97,29 @@ test('admin passthrough: identify (decoded + raw), SMART log, get/set features, 
   t.deepEqual(ctrl.disks.map((d) => d.name), [`${ctrl.name}n1`, `${ctrl.name}n2`]);
   await ctrl.shutdown();
 });
+
+test('format with another LBA format: the disk comes back with the new block size, limits and capacity; I/O works', async (t) => {
+  const dev = await startDevice({ args: ARGS });
+  t.teardown(() => dev.stop());
+  const ctrl = await probeNvme(dev.url, { options: { io_queues: 1 } });
+  t.teardown(() => (ctrl.terminal ? undefined : ctrl.shutdown()));
+  const name = `${ctrl.name}n2`;
+  t.is(getDisk(name)?.limits.logicalBlockSize, 512);
+  // LBAF 1 = 4096-byte blocks (the controller offers 512 and 4096); format() rescans.
+  await ctrl.format(2, { lbaf: 1 });
+  const d = getDisk(name);
+  if (d === undefined) return t.fail('disk gone after format');
+  t.is(d.limits.logicalBlockSize, 4096);
+  t.is(d.capacityBytes, 2 << 20);
+  t.is(d.limits.maxWriteZeroesSectors % 8, 0);
+  const bd = d.open();
+  const w = new Uint8Array(8192).fill(0x77);
+  t.is(await submitP(bd, REQ_OP.WRITE, (2 << 20) - 8192, w, 0, 0), BLK_STS.OK);
+  const r = new Uint8Array(8192);
+  t.is(await submitP(bd, REQ_OP.READ, (2 << 20) - 8192, r, 0, 0), BLK_STS.OK);
+  t.deepEqual(r, w);
+  // A 512-byte request no longer fits the block size: refused by the block layer, not sent.
+  t.not(await submitP(bd, REQ_OP.READ, 512, new Uint8Array(512), 0, 0), BLK_STS.OK);
+  bd.close();
+  t.deepEqual(ctrl.disks.map((x) => x.name), [`${ctrl.name}n1`, name]);
+});
