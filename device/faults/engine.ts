@@ -158,6 +158,8 @@ export class FaultEngine {
   private failEnable = false;
   private shstAt = 0;
   private removed = false;
+  /** Bus mastering has been seen enabled (by the timer tick) since the last removal: see busMasterTurnedOff. */
+  private bmeSeen = false;
   private replugTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly log: Logger;
   /** The hooks object installed on the controller (rebuilt when rules change). */
@@ -230,10 +232,16 @@ export class FaultEngine {
   /** The daemon removed or re-added the device (control events): a removal fault only fires while it is present. */
   setRemoved(removed: boolean): void {
     this.removed = removed;
+    this.bmeSeen = false; // a re-plugged device starts with bus mastering off and no host
     if (!removed && this.replugTimer !== undefined) {
       clearTimeout(this.replugTimer); // plugged back in by hand: the pending re-plug is moot
       this.replugTimer = undefined;
     }
+  }
+
+  /** A timer tick has seen bus mastering on since the last removal (bus-master-off rules wait for it to go off). */
+  get busMasterSeen(): boolean {
+    return this.bmeSeen;
   }
 
   /** Stop timers (daemon shutdown). */
@@ -720,12 +728,22 @@ export class FaultEngine {
 
   // ---- timer ------------------------------------------------------------------------
 
+  /** Bus mastering was seen on (a host attached) and is off now. */
+  private busMasterTurnedOff(): boolean {
+    if (this.ctrl.ctx.busMaster) {
+      this.bmeSeen = true;
+      return false;
+    }
+    return this.bmeSeen;
+  }
+
   private tick(): void {
     const now = performance.now();
     for (const rt of this.timerRules) {
       const a = rt.rule.action;
-      // A DMA "with bus mastering off" only means something while the host has it off: wait for that.
-      if (a.type === 'hostile-dma' && a.kind === 'bus-master-off' && this.ctrl.ctx.busMaster) continue;
+      // A DMA "with bus mastering off" only means something once a host turned it on and then off
+      // again (before a host attaches it is off too, and the DMA would reach nobody): wait for that.
+      if (a.type === 'hostile-dma' && a.kind === 'bus-master-off' && !this.busMasterTurnedOff()) continue;
       rt.c.matches++;
       if (!rt.trig.consider(now)) continue;
       this.deviceAction(rt, rt.rule.action, {});
@@ -778,6 +796,7 @@ export class FaultEngine {
       return;
     }
     this.removed = true;
+    this.bmeSeen = false;
     this.injectedBy(rt, { ...where, removed: true, replugAfterMs });
     remove(`${why} (fault rule ${rt.rule.id})`);
     if (replugAfterMs === undefined) return;
@@ -821,7 +840,7 @@ export class FaultEngine {
         return;
       }
       case 'bus-master-off': {
-        if (this.ctrl.ctx.busMaster) return; // only hostile while the host has bus mastering off; not a firing
+        if (!this.busMasterTurnedOff()) return; // only hostile once the host turned bus mastering off; not a firing
         const w = this.ctrl.ctx.windows.list()[0];
         const addr = a.addr ?? w?.iova ?? this.outsideWindows(len);
         u.dmaWrite(addr, new Uint8Array(Math.min(len, w?.len ?? len)).fill(0x5a));

@@ -21,7 +21,7 @@ import { FaultEngine, type FaultEnv } from './engine.ts';
 import { parsePlan, PlanError, validatePlan, type ValidPlan, type ValidRule } from './plan.ts';
 
 export { FaultEngine, type FaultEnv, type RuleCounters, type CqeFieldsLike, type UncheckedDma } from './engine.ts';
-export { validatePlan, parsePlan, parseKernelSpec, PlanError, CQE_CORRUPTIONS } from './plan.ts';
+export { validatePlan, parsePlan, parseKernelSpec, PlanError, CQE_CORRUPTIONS, ACTION_TYPES, TRIGGER_KINDS } from './plan.ts';
 export type { FaultPlan, Rule, Match, Trigger, Action, ActionType, Delay, CqeCorruption, RuleHook, ValidPlan, ValidRule, PlanIssue } from './plan.ts';
 export { Rng, TriggerState, drawDelay, ruleSeed } from './trigger.ts';
 

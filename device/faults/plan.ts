@@ -270,7 +270,8 @@ const U32 = 0xffff_ffff;
 const MAX_MS = 24 * 3600 * 1000;
 const LBA_MAX = Number.MAX_SAFE_INTEGER;
 
-const ACTION_TYPES: readonly ActionType[] = [
+/** Every action type the validator accepts (a test checks each one really injects). */
+export const ACTION_TYPES: readonly ActionType[] = [
   'status', 'delay', 'stall-queue', 'drop-completion', 'drop-interrupt', 'corrupt-cqe', 'fatal', 'ready-stuck', 'slow-enable',
   'slow-shutdown', 'media-error', 'bit-flip', 'torn-write', 'power-loss', 'surprise-removal', 'hostile-dma', 'irq-storm', 'drop-doorbell',
 ];
@@ -280,7 +281,8 @@ export const COMMAND_ACTIONS: ReadonlySet<ActionType> = new Set<ActionType>([
 ]);
 /** Actions that only make sense on a given hook. */
 const HOOK_ONLY: Partial<Record<ActionType, RuleHook>> = { 'ready-stuck': 'enable', 'slow-enable': 'enable', 'slow-shutdown': 'shutdown', 'drop-doorbell': 'doorbell' };
-const TRIGGER_KINDS = ['always', 'once', 'every', 'after', 'probability', 'kernel', 'window'] as const;
+/** Every trigger kind the validator accepts. */
+export const TRIGGER_KINDS = ['always', 'once', 'every', 'after', 'probability', 'kernel', 'window'] as const;
 const HOOKS: readonly RuleHook[] = ['command', 'timer', 'enable', 'shutdown', 'doorbell'];
 
 /** Parse null_blk's "interval,probability,space,times" (exactly four integers, as lib/fault-inject.c's sscanf). */

@@ -4,6 +4,7 @@ import { registerDevice } from '../registry.ts';
 import { NVME_OPTIONS, NVME_NS_OPTIONS, configFromOptions } from './options.ts';
 import { NvmeController } from './controller.ts';
 import { attachFaults } from '../faults/index.ts';
+import { registerNsControl } from './ns-control.ts';
 import { toQmp } from '../control/builtin.ts';
 
 export { NvmeController } from './controller.ts';
@@ -20,6 +21,7 @@ registerDevice({
     const ctrl = new NvmeController(configFromOptions(options, children), env.log);
     // Fault engine: --fixture / --fault-plan, and the fault-* control commands (NO_FAULTS when unused).
     attachFaults(ctrl, env);
+    registerNsControl(ctrl, env.control); // ns-add / ns-remove (namespace attach/detach + AEN)
     env.control.provideInfo('nvme', () => toQmp(ctrl.info()));
     return ctrl;
   },

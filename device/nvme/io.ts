@@ -47,6 +47,12 @@ function range(req: Req, ns: Namespace): number {
 }
 const nlbOf = (req: Req): number => (req.sqe.cdw12 & RW.NLB_MASK) + 1;
 
+/** Checks of a data-transferring command (Read, Write, Compare): MDTS (§5.15.2.1, Invalid Field), then the LBA range. */
+function transferChecks(c: NvmeController, req: Req, ns: Namespace, len: number): number {
+  if (len > c.mdtsBytes()) return dnr(S.INVALID_FIELD);
+  return range(req, ns);
+}
+
 function mediaError(c: NvmeController, e: unknown, read: boolean): number {
   c.stats.mediaErrors++;
   if (!(e instanceof UncorrectableError)) c.log.error({ err: e }, 'backend I/O error');
@@ -56,8 +62,7 @@ function mediaError(c: NvmeController, e: unknown, read: boolean): number {
 function read(c: NvmeController, req: Req, ns: Namespace): number {
   const nlb = nlbOf(req);
   const len = nlb * ns.data.blockSize;
-  if (len > c.mdtsBytes()) return dnr(S.INVALID_FIELD);
-  const r = range(req, ns);
+  const r = transferChecks(c, req, ns, len);
   if (r !== RANGE_OK) return r;
   const slba = req.lba;
   mapData(c, req, len, true, (st) => {
@@ -78,8 +83,7 @@ function read(c: NvmeController, req: Req, ns: Namespace): number {
 function write(c: NvmeController, req: Req, ns: Namespace): number {
   const nlb = nlbOf(req);
   const len = nlb * ns.data.blockSize;
-  if (len > c.mdtsBytes()) return dnr(S.INVALID_FIELD);
-  const r = range(req, ns);
+  const r = transferChecks(c, req, ns, len);
   if (r !== RANGE_OK) return r;
   const slba = req.lba;
   const fua = (req.sqe.cdw12 & RW.FUA) !== 0;
@@ -107,8 +111,7 @@ function write(c: NvmeController, req: Req, ns: Namespace): number {
 function compare(c: NvmeController, req: Req, ns: Namespace): number {
   const nlb = nlbOf(req);
   const len = nlb * ns.data.blockSize;
-  if (len > c.mdtsBytes()) return dnr(S.INVALID_FIELD);
-  const r = range(req, ns);
+  const r = transferChecks(c, req, ns, len);
   if (r !== RANGE_OK) return r;
   const slba = req.lba;
   mapData(c, req, len, true, (st) => {

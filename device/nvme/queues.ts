@@ -164,6 +164,7 @@ export function runPass(c: NvmeController): void {
   if (!c.ready) return;
   const burst = c.burstLimit();
   let more = false;
+  let last = -1;
   const n = c.sqs.length;
   for (let k = 0; k < n; k++) {
     const qid = (c.rrNext + k) % n;
@@ -174,9 +175,12 @@ export function runPass(c: NvmeController): void {
     const count = Math.min(pending, burst, sq.freeSlots, sq.size - sq.head);
     if (count <= 0) continue;
     fetch(c, sq, count);
+    last = qid;
     if (pending > count) more = true;
   }
-  c.rrNext = (c.rrNext + 1) % Math.max(1, n);
+  // The next round starts after the last SQ served (a plain +1 rotation would let
+  // an SQ go twice in a row when queue ids have gaps or some SQs are idle).
+  if (last >= 0) c.rrNext = (last + 1) % n;
   if (more) kick(c);
 }
 

@@ -175,10 +175,7 @@ export class BlockDeviceImpl implements BlockDevice {
   private run(op: ReqOp, offset: number, length: number, buf: Uint8Array | null, flags: number): Promise<number> {
     if (this.hipri && (op === REQ_OP.READ || op === REQ_OP.WRITE)) flags |= REQ_FLAG.POLLED;
     const err = this.check(op, offset, length, buf, this.cpu, flags);
-    if (err !== null) {
-      const st = BlockDeviceImpl.statusFor(err);
-      return Promise.reject(new BlockError(st, `${this.disk.name}: ${err}`, st === BLK_STS.INVAL ? 'BLK_EINVAL_ARG' : undefined));
-    }
+    if (err !== null) return Promise.reject(this.argError(err));
     return new Promise((resolve, reject) => {
       this.queue(op, offset, length, buf, flags, this.cpu, (st, result) => {
         if (st === BLK_STS.OK) resolve(result);
@@ -187,9 +184,17 @@ export class BlockDeviceImpl implements BlockDevice {
     });
   }
 
+  private argError(err: string): BlockError {
+    const st = BlockDeviceImpl.statusFor(err);
+    return new BlockError(st, `${this.disk.name}: ${err}`, st === BLK_STS.INVAL ? 'BLK_EINVAL_ARG' : undefined);
+  }
+
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const buf = new Uint8Array(Number.isSafeInteger(length) && length > 0 ? length : 0);
-    if (buf.length !== length) throw new BlockError(BLK_STS.INVAL, `${this.disk.name}: length ${length} must be > 0`, 'BLK_EINVAL_ARG');
+    // Validate the range before allocating: a length beyond the disk must be a
+    // BlockError, not a RangeError from the typed-array constructor.
+    const err = this.check(REQ_OP.READ, offset, length, null, this.cpu, 0);
+    if (err !== null) throw this.argError(err);
+    const buf = new Uint8Array(length);
     await this.run(REQ_OP.READ, offset, length, buf, 0);
     return buf;
   }

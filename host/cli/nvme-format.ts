@@ -42,39 +42,66 @@ const hex = (v: number, w = 0): string => `0x${v.toString(16).padStart(w, '0')}`
 
 // ── Identify Controller ─────────────────────────────────────────────────────
 
-const CTRL_NUM_FIELDS: readonly [string, ByteField][] = [
-  ['vid', ID_CTRL.VID], ['ssvid', ID_CTRL.SSVID],
+// Fields src/spec/identify.ts does not name yet, at their NVMe 2.0 offsets
+// (Figure 275: NVM subsystem / management fields, domains, fabrics block at 1792).
+const bf = (off: number, size: number): ByteField => ({ off, size });
+const ID_CTRL_MORE = {
+  NVMSR: bf(253, 1), VWCI: bf(254, 1), MEC: bf(255, 1), DOMAINID: bf(356, 2), MEGCAP: bf(368, 16), OCFS: bf(534, 2),
+  MAXDNA: bf(544, 16), MAXCNA: bf(560, 4), OAQD: bf(564, 4),
+  IOCCSZ: bf(1792, 4), IORCSZ: bf(1796, 4), ICDOFF: bf(1800, 2), FCATT: bf(1802, 1), MSDBD: bf(1803, 1), OFCS: bf(1804, 2),
+} as const;
+
+/** nvme-cli's id-ctrl JSON keys in its order (nvme-print-json.c); 'str'/'uuid' entries are decoded specially. */
+type CtrlField = readonly [string, ByteField, 'num' | 'str' | 'uuid'];
+const CTRL_FIELDS: readonly CtrlField[] = [
+  ['vid', ID_CTRL.VID, 'num'], ['ssvid', ID_CTRL.SSVID, 'num'], ['sn', ID_CTRL.SN, 'str'], ['mn', ID_CTRL.MN, 'str'], ['fr', ID_CTRL.FR, 'str'],
+  ['rab', ID_CTRL.RAB, 'num'], ['ieee', ID_CTRL.IEEE, 'num'], ['cmic', ID_CTRL.CMIC, 'num'], ['mdts', ID_CTRL.MDTS, 'num'],
+  ['cntlid', ID_CTRL.CNTLID, 'num'], ['ver', ID_CTRL.VER, 'num'], ['rtd3r', ID_CTRL.RTD3R, 'num'], ['rtd3e', ID_CTRL.RTD3E, 'num'],
+  ['oaes', ID_CTRL.OAES, 'num'], ['ctratt', ID_CTRL.CTRATT, 'num'], ['rrls', ID_CTRL.RRLS, 'num'], ['cntrltype', ID_CTRL.CNTRLTYPE, 'num'],
+  ['fguid', ID_CTRL.FGUID, 'uuid'], ['crdt1', ID_CTRL.CRDT1, 'num'], ['crdt2', ID_CTRL.CRDT2, 'num'], ['crdt3', ID_CTRL.CRDT3, 'num'],
+  ['nvmsr', ID_CTRL_MORE.NVMSR, 'num'], ['vwci', ID_CTRL_MORE.VWCI, 'num'], ['mec', ID_CTRL_MORE.MEC, 'num'],
+  ['oacs', ID_CTRL.OACS, 'num'], ['acl', ID_CTRL.ACL, 'num'], ['aerl', ID_CTRL.AERL, 'num'], ['frmw', ID_CTRL.FRMW, 'num'],
+  ['lpa', ID_CTRL.LPA, 'num'], ['elpe', ID_CTRL.ELPE, 'num'], ['npss', ID_CTRL.NPSS, 'num'], ['avscc', ID_CTRL.AVSCC, 'num'],
+  ['apsta', ID_CTRL.APSTA, 'num'], ['wctemp', ID_CTRL.WCTEMP, 'num'], ['cctemp', ID_CTRL.CCTEMP, 'num'], ['mtfa', ID_CTRL.MTFA, 'num'],
+  ['hmpre', ID_CTRL.HMPRE, 'num'], ['hmmin', ID_CTRL.HMMIN, 'num'], ['tnvmcap', ID_CTRL.TNVMCAP, 'num'], ['unvmcap', ID_CTRL.UNVMCAP, 'num'],
+  ['rpmbs', ID_CTRL.RPMBS, 'num'], ['edstt', ID_CTRL.EDSTT, 'num'], ['dsto', ID_CTRL.DSTO, 'num'], ['fwug', ID_CTRL.FWUG, 'num'],
+  ['kas', ID_CTRL.KAS, 'num'], ['hctma', ID_CTRL.HCTMA, 'num'], ['mntmt', ID_CTRL.MNTMT, 'num'], ['mxtmt', ID_CTRL.MXTMT, 'num'],
+  ['sanicap', ID_CTRL.SANICAP, 'num'], ['hmminds', ID_CTRL.HMMINDS, 'num'], ['hmmaxd', ID_CTRL.HMMAXD, 'num'],
+  ['nsetidmax', ID_CTRL.NSETIDMAX, 'num'], ['endgidmax', ID_CTRL.ENDGIDMAX, 'num'], ['anatt', ID_CTRL.ANATT, 'num'],
+  ['anacap', ID_CTRL.ANACAP, 'num'], ['anagrpmax', ID_CTRL.ANAGRPMAX, 'num'], ['nanagrpid', ID_CTRL.NANAGRPID, 'num'],
+  ['pels', ID_CTRL.PELS, 'num'], ['domainid', ID_CTRL_MORE.DOMAINID, 'num'], ['megcap', ID_CTRL_MORE.MEGCAP, 'num'],
+  ['sqes', ID_CTRL.SQES, 'num'], ['cqes', ID_CTRL.CQES, 'num'], ['maxcmd', ID_CTRL.MAXCMD, 'num'], ['nn', ID_CTRL.NN, 'num'],
+  ['oncs', ID_CTRL.ONCS, 'num'], ['fuses', ID_CTRL.FUSES, 'num'], ['fna', ID_CTRL.FNA, 'num'], ['vwc', ID_CTRL.VWC, 'num'],
+  ['awun', ID_CTRL.AWUN, 'num'], ['awupf', ID_CTRL.AWUPF, 'num'], ['icsvscc', ID_CTRL.NVSCC, 'num'], ['nwpc', ID_CTRL.NWPC, 'num'],
+  ['acwu', ID_CTRL.ACWU, 'num'], ['ocfs', ID_CTRL_MORE.OCFS, 'num'], ['sgls', ID_CTRL.SGLS, 'num'], ['mnan', ID_CTRL.MNAN, 'num'],
+  ['maxdna', ID_CTRL_MORE.MAXDNA, 'num'], ['maxcna', ID_CTRL_MORE.MAXCNA, 'num'], ['oaqd', ID_CTRL_MORE.OAQD, 'num'],
 ];
-const CTRL_REST: readonly [string, ByteField][] = [
-  ['rab', ID_CTRL.RAB], ['ieee', ID_CTRL.IEEE], ['cmic', ID_CTRL.CMIC], ['mdts', ID_CTRL.MDTS], ['cntlid', ID_CTRL.CNTLID],
-  ['ver', ID_CTRL.VER], ['rtd3r', ID_CTRL.RTD3R], ['rtd3e', ID_CTRL.RTD3E], ['oaes', ID_CTRL.OAES], ['ctratt', ID_CTRL.CTRATT],
-  ['rrls', ID_CTRL.RRLS], ['cntrltype', ID_CTRL.CNTRLTYPE], ['crdt1', ID_CTRL.CRDT1], ['crdt2', ID_CTRL.CRDT2], ['crdt3', ID_CTRL.CRDT3],
-  ['oacs', ID_CTRL.OACS], ['acl', ID_CTRL.ACL], ['aerl', ID_CTRL.AERL], ['frmw', ID_CTRL.FRMW], ['lpa', ID_CTRL.LPA],
-  ['elpe', ID_CTRL.ELPE], ['npss', ID_CTRL.NPSS], ['avscc', ID_CTRL.AVSCC], ['apsta', ID_CTRL.APSTA], ['wctemp', ID_CTRL.WCTEMP],
-  ['cctemp', ID_CTRL.CCTEMP], ['mtfa', ID_CTRL.MTFA], ['hmpre', ID_CTRL.HMPRE], ['hmmin', ID_CTRL.HMMIN], ['tnvmcap', ID_CTRL.TNVMCAP],
-  ['unvmcap', ID_CTRL.UNVMCAP], ['rpmbs', ID_CTRL.RPMBS], ['edstt', ID_CTRL.EDSTT], ['dsto', ID_CTRL.DSTO], ['fwug', ID_CTRL.FWUG],
-  ['kas', ID_CTRL.KAS], ['hctma', ID_CTRL.HCTMA], ['mntmt', ID_CTRL.MNTMT], ['mxtmt', ID_CTRL.MXTMT], ['sanicap', ID_CTRL.SANICAP],
-  ['hmminds', ID_CTRL.HMMINDS], ['hmmaxd', ID_CTRL.HMMAXD], ['nsetidmax', ID_CTRL.NSETIDMAX], ['endgidmax', ID_CTRL.ENDGIDMAX],
-  ['anatt', ID_CTRL.ANATT], ['anacap', ID_CTRL.ANACAP], ['anagrpmax', ID_CTRL.ANAGRPMAX], ['nanagrpid', ID_CTRL.NANAGRPID],
-  ['pels', ID_CTRL.PELS], ['sqes', ID_CTRL.SQES], ['cqes', ID_CTRL.CQES], ['maxcmd', ID_CTRL.MAXCMD], ['nn', ID_CTRL.NN],
-  ['oncs', ID_CTRL.ONCS], ['fuses', ID_CTRL.FUSES], ['fna', ID_CTRL.FNA], ['vwc', ID_CTRL.VWC], ['awun', ID_CTRL.AWUN],
-  ['awupf', ID_CTRL.AWUPF], ['icsvscc', ID_CTRL.NVSCC], ['nwpc', ID_CTRL.NWPC], ['acwu', ID_CTRL.ACWU], ['sgls', ID_CTRL.SGLS],
-  ['mnan', ID_CTRL.MNAN],
+/** After subnqn, as nvme-cli prints them (the fabrics block). */
+const CTRL_FABRICS: readonly [string, ByteField][] = [
+  ['ioccsz', ID_CTRL_MORE.IOCCSZ], ['iorcsz', ID_CTRL_MORE.IORCSZ], ['icdoff', ID_CTRL_MORE.ICDOFF], ['fcatt', ID_CTRL_MORE.FCATT],
+  ['msdbd', ID_CTRL_MORE.MSDBD], ['ofcs', ID_CTRL_MORE.OFCS],
 ];
+
+/** nvme-cli's UUID text form (nvme_uuid_to_string): 8-4-4-4-12 lowercase hex. */
+function uuidString(buf: Uint8Array, off: number): string {
+  const h = hexBytes(buf, off, 16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Power-scale bits 7:6 of IPS / APWS (nvme_psd_power_scale). */
+const powerScale = (b: number): number => (b >> 6) & 3;
 
 /** Identify Controller → nvme-cli JSON (`nvme id-ctrl -o json`). */
 export function idCtrlJson(buf: Uint8Array): JsonObject {
   need(buf, 4096, 'identify controller');
   const o: JsonObject = {};
-  for (const [k, f] of CTRL_NUM_FIELDS) o[k] = uint(buf, f);
-  o.sn = ascii(buf, ID_CTRL.SN);
-  o.mn = ascii(buf, ID_CTRL.MN);
-  o.fr = ascii(buf, ID_CTRL.FR);
-  for (const [k, f] of CTRL_REST) o[k] = uint(buf, f);
-  o.fguid = hexBytes(buf, ID_CTRL.FGUID.off, ID_CTRL.FGUID.size);
+  for (const [k, f, kind] of CTRL_FIELDS) o[k] = kind === 'str' ? ascii(buf, f) : kind === 'uuid' ? uuidString(buf, f.off) : uint(buf, f);
   const nqn = buf.subarray(ID_CTRL.SUBNQN.off, ID_CTRL.SUBNQN.off + ID_CTRL.SUBNQN.size);
   const nul = nqn.indexOf(0);
-  o.subnqn = Buffer.from(nul < 0 ? nqn : nqn.subarray(0, nul)).toString('utf8');
+  const subnqn = Buffer.from(nul < 0 ? nqn : nqn.subarray(0, nul)).toString('utf8');
+  // nvme-cli leaves subnqn out when it is empty.
+  if (subnqn !== '') o.subnqn = subnqn;
+  for (const [k, f] of CTRL_FABRICS) o[k] = uint(buf, f);
   const npss = uint(buf, ID_CTRL.NPSS);
   const psds: JsonValue[] = [];
   for (let i = 0; i <= npss && i < 32; i++) {
@@ -83,7 +110,7 @@ export function idCtrlJson(buf: Uint8Array): JsonObject {
     psds.push({
       max_power: uint(buf, at(PSD.MP)),
       max_power_scale: uint(buf, at(PSD.FLAGS)) & 1,
-      non_operational_state: (uint(buf, at(PSD.FLAGS)) >> 1) & 1,
+      'non-operational_state': (uint(buf, at(PSD.FLAGS)) >> 1) & 1,
       entry_lat: uint(buf, at(PSD.ENLAT)),
       exit_lat: uint(buf, at(PSD.EXLAT)),
       read_tput: uint(buf, at(PSD.RRT)),
@@ -91,9 +118,10 @@ export function idCtrlJson(buf: Uint8Array): JsonObject {
       write_tput: uint(buf, at(PSD.RWT)),
       write_lat: uint(buf, at(PSD.RWL)),
       idle_power: uint(buf, at(PSD.IDLP)),
-      idle_scale: uint(buf, at(PSD.IPS)),
+      idle_scale: powerScale(uint(buf, at(PSD.IPS))),
       active_power: uint(buf, at(PSD.ACTP)),
-      active_work_scale: uint(buf, at(PSD.APW_APS)),
+      active_power_work: uint(buf, at(PSD.APW_APS)) & 7,
+      active_scale: powerScale(uint(buf, at(PSD.APW_APS))),
     });
   }
   o.psds = psds;
@@ -116,7 +144,7 @@ export function idCtrlText(j: JsonObject): string {
     if (typeof p !== 'object' || p === null || Array.isArray(p)) return;
     const n = (k: string): number => (typeof p[k] === 'number' ? (p[k] as number) : 0);
     const mp = n('max_power_scale') === 1 ? `${(n('max_power') / 10000).toFixed(4)}W` : `${(n('max_power') / 100).toFixed(2)}W`;
-    lines.push(`ps ${String(i).padStart(4)} : mp:${mp} ${n('non_operational_state') === 1 ? 'non-' : ''}operational enlat:${n('entry_lat')} exlat:${n('exit_lat')} rrt:${n('read_tput')} rrl:${n('read_lat')}`);
+    lines.push(`ps ${String(i).padStart(4)} : mp:${mp} ${n('non-operational_state') === 1 ? 'non-' : ''}operational enlat:${n('entry_lat')} exlat:${n('exit_lat')} rrt:${n('read_tput')} rrl:${n('read_lat')}`);
     lines.push(`            rwt:${n('write_tput')} rwl:${n('write_lat')} idle_power:- active_power:-`);
   });
   return `${lines.join('\n')}\n`;
@@ -273,7 +301,7 @@ export function errorLogJson(buf: Uint8Array): JsonObject {
       cmdid: uint(buf, at(ERROR_ENTRY.CID)),
       status_field: status >> 1,
       phase_tag: status & 1,
-      parm_err_loc: uint(buf, at(ERROR_ENTRY.PARAM_LOCATION)),
+      parm_error_location: uint(buf, at(ERROR_ENTRY.PARAM_LOCATION)),
       lba: uint(buf, at(ERROR_ENTRY.LBA)),
       nsid: uint(buf, at(ERROR_ENTRY.NSID)),
       vs: uint(buf, at(ERROR_ENTRY.VS_INFO)),
@@ -293,7 +321,7 @@ export function errorLogText(j: JsonObject, ctrl: string): string {
     const n = (k: string): number => Number(e[k]);
     out.push(` Entry[${String(i).padStart(2)}]`, '.................');
     out.push(`error_count\t: ${n('error_count')}`, `sqid\t\t: ${n('sqid')}`, `cmdid\t\t: ${hex(n('cmdid'))}`);
-    out.push(`status_field\t: ${hex(n('status_field'))}`, `phase_tag\t: ${hex(n('phase_tag'))}`, `parm_err_loc\t: ${hex(n('parm_err_loc'))}`);
+    out.push(`status_field\t: ${hex(n('status_field'))}`, `phase_tag\t: ${hex(n('phase_tag'))}`, `parm_err_loc\t: ${hex(n('parm_error_location'))}`);
     out.push(`lba\t\t: ${hex(n('lba'))}`, `nsid\t\t: ${hex(n('nsid'))}`, `vs\t\t: ${hex(n('vs'))}`, `trtype\t\t: ${hex(n('trtype'))}`);
     out.push(`cs\t\t: ${hex(n('cs'))}`, `trtype_spec_info\t: ${hex(n('trtype_spec_info'))}`, '.................');
   });

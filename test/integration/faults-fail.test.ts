@@ -10,12 +10,15 @@ import { assertNoLeaks, assertWorkloadPromises, captureLogger } from '../../fixt
 const BOUND_MS = 15_000;
 
 test.serial('never-ready: probe gives up after the ready timeout with a clear error, nothing hangs', async (t) => {
+  const cap = captureLogger();
   const dev = await startFaultyDevice({ fixture: 'never-ready' });
   t.teardown(() => dev.stop());
-  const e = await t.throwsAsync(attachHost(dev));
+  const e = await t.throwsAsync(attachHost(dev, { log: cap.log }));
   t.is((e as { code?: string }).code, 'ETIMEDOUT');
-  t.regex(e?.message ?? '', /not ready/i);
-  t.true((await dev.faults()).injected >= 1);
+  t.regex(e?.message ?? '', /Device not ready; aborting initialisation, CSTS=0x0/);
+  t.true(cap.grep(/Device not ready/).length > 0, `the host logs why probe failed:\n${cap.lines.join('\n')}`);
+  t.like(await dev.faults(), { injected: 1 });
+  t.is(dev.daemon.proc.exitCode, null, 'the device daemon is still running');
 });
 
 test.serial('surprise-removal: outstanding I/O fails (never hangs), the re-plugged device still has every flushed write', async (t) => {
@@ -27,6 +30,7 @@ test.serial('surprise-removal: outstanding I/O fails (never hangs), the re-plugg
   assertWorkloadPromises(t, r);
   t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.true(r.failed > 0, 'I/O after the removal fails');
+  t.deepEqual(Object.keys(r.failures), ['BLK_STS_IOERR'], 'a removed device fails I/O with BLK_STS_IOERR');
   t.true(host.ctrl.fn.gone);
   t.is(host.busyTags(), 0, 'every request ended');
   await host.ctrl.removed;
@@ -42,13 +46,21 @@ test.serial('surprise-removal: outstanding I/O fails (never hangs), the re-plugg
 });
 
 test.serial('power-cut: torn write + volatile cache lost; after re-plug every acknowledged+flushed write reads back', async (t) => {
-  const { device, disk } = await faultyDisk(t, { fixture: 'power-cut' });
+  const cap = captureLogger();
+  const { device, host, disk } = await faultyDisk(t, { fixture: 'power-cut', log: cap.log });
   const added = device.waitEvent('DEVICE_ADDED', 20_000);
   const torn = device.waitEvent('FAULT_INJECTED', 20_000);
   const w = runWorkload(disk, { seed: 8, ops: 800, boundMs: BOUND_MS, readRatio: 0.3, flushEvery: 8, maxBlocks: 4, stopAfterFailures: 8, expectAcked: false });
   const r = await w.done;
   assertWorkloadPromises(t, r);
   t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
+  t.true(r.failed > 0, 'I/O after the cut fails');
+  t.deepEqual(Object.keys(r.failures), ['BLK_STS_IOERR'], 'a removed device fails I/O with BLK_STS_IOERR');
+  t.true(host.ctrl.fn.gone);
+  t.is(host.busyTags(), 0, 'every request ended');
+  await host.ctrl.removed;
+  t.is(host.openMappings(), 0, 'every DMA mapping released');
+  t.true(cap.grep(/nvme\d+: removing controller/).length > 0, cap.lines.slice(-5).join('\n'));
   await added;
   const again = await attachHost(device);
   t.teardown(() => again.detach());
@@ -80,16 +92,30 @@ test.serial('bit-rot: success status with flipped bits — verification catches 
 
 test.serial('hostile-dma: out-of-window DMA is refused by the host IOMMU; host memory and data unharmed', async (t) => {
   const { device, host, disk } = await faultyDisk(t, { fixture: 'hostile-dma' });
+  const ctl = await device.control(); // before the workload: it collects the FAULT_INJECTED events
   const base = host.openMappings();
   const w = runWorkload(disk, { seed: 10, ops: 300, boundMs: BOUND_MS });
   const r = await w.done;
   assertWorkloadPromises(t, r, { durable: await verifyDurable(disk, w.state) });
   t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   const rep = await device.faults();
-  const injected = rep.rules.filter((x) => x.id !== 'bme-off').reduce((a, x) => a + x.injected, 0);
-  t.true(injected > 0, `hostile DMA needs DeviceContext.unchecked: ${JSON.stringify(rep.rules)}`);
+  for (const id of ['write-outside', 'read-outside', 'wild-write']) {
+    t.like(rep.rules.find((x) => x.id === id), { unsupported: 0 }, id);
+    t.true((rep.rules.find((x) => x.id === id)?.injected ?? 0) > 0, `${id} never injected: ${JSON.stringify(rep.rules)}`);
+  }
+  t.like(rep.rules.find((x) => x.id === 'bme-off'), { injected: 0 }, 'bus mastering stayed on while attached, so no bus-master-off DMA');
   const st = host.ctrl.fn.stats();
   t.true(st.blockedWrites > 0 && st.blockedReads > 0, JSON.stringify(st));
+  // Every hostile access the device reports was stopped by the host IOMMU at that address: nothing landed.
+  const hostile = ctl.events
+    .filter((e) => e.event === 'FAULT_INJECTED' && (e.data as { action?: string }).action === 'hostile-dma')
+    .map((e) => e.data as { kind: string; addr: number; len: number });
+  t.is(hostile.length, rep.rules.reduce((a, x) => a + x.injected, 0));
+  const faults = host.ctrl.fn.memory.faults();
+  for (const h of hostile) {
+    const dir = h.kind === 'read-outside' ? 'read' : 'write';
+    t.true(faults.some((f) => f.dir === dir && f.iova === h.addr && f.len === h.len), `${h.kind} at 0x${h.addr.toString(16)} was not refused`);
+  }
   await assertNoLeaks(t, host, base);
 });
 
@@ -103,6 +129,29 @@ test.serial('irq-storm: spurious interrupts on used and unused vectors; no error
   t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
   t.is(r.failed, 0);
   t.is(host.ctrl.stats.resets, 0);
-  t.true((await device.faults()).injected >= 5);
+  const rep = await device.faults();
+  t.true((rep.rules.find((x) => x.id === 'storm')?.injected ?? 0) >= 1);
+  t.true((rep.rules.find((x) => x.id === 'spurious')?.injected ?? 0) >= 1);
+  t.true(host.ctrl.fn.stats().spuriousIrqs > 0, 'interrupts on unused vectors reached the host and were counted spurious');
   await assertNoLeaks(t, host, base);
+});
+
+// Known gap in host/pci (owned by RNVME2, reported in docs/notes/issue7.md): the host applies a device's
+// DMA write inside a mapped window even while its command register has bus mastering off. A device
+// cannot master the bus then (PCI 3.0 §6.2.2, Command bit 2), so the platform should drop it.
+// Flip to `test.serial` once host/pci refuses it.
+test.serial.failing('hostile-dma bus-master-off: with bus mastering off, a device DMA write into a window is refused', async (t) => {
+  const { device, host } = await faultyDisk(t, {
+    plan: { tickMs: 5, rules: [{ id: 'bme-off', on: 'timer', trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'bus-master-off', len: 64 } }] },
+  });
+  const injected = device.waitEvent('FAULT_INJECTED', 10_000);
+  const before = host.ctrl.fn.stats().blockedWrites;
+  await host.ctrl.fn.setCommand({ busMaster: false });
+  const ev = (await injected).data as { kind: string; addr: number };
+  t.is(ev.kind, 'bus-master-off');
+  await device.faults(); // a round trip on the control channel: the posted DMA write has reached the host by now
+  await host.ctrl.fn.memory.settled();
+  const after = host.ctrl.fn.stats().blockedWrites;
+  await host.ctrl.fn.setCommand({ busMaster: true });
+  t.true(after > before, `DMA write at 0x${ev.addr.toString(16)} with bus mastering off was applied to host memory`);
 });

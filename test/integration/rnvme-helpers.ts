@@ -2,7 +2,11 @@
 // wrapper around the hot-path submit, and a random mixed workload verified
 // against an in-memory model (no overlapping in-flight ranges, so the model
 // is exact).
+import type { ExecutionContext } from 'ava';
 import { BLK_STS, REQ_FLAG, REQ_OP, type BlockDevice, type BlkStatus, type ReqOp } from '../../host/block/index.ts';
+import { probeNvme, type NvmeController, type RnvmeOptions } from '../../host/drivers/rnvme/index.ts';
+import { captureLogger } from '../../fixtures/promises.ts';
+import { qmp, startDevice, type DeviceDaemon, type QmpClient } from '../helpers/daemon.ts';
 
 /** xorshift32: deterministic, seeded. */
 export class Rng {
@@ -102,4 +106,30 @@ export async function mixedWorkload(devs: BlockDevice[], o: WorkloadOpts): Promi
     }
   }
   return res;
+}
+
+export interface Rig {
+  dev: DeviceDaemon;
+  /** The daemon's control channel (fault-inject, ns-add, …). */
+  c: QmpClient;
+  /** The host's log lines (rnvme's warnings included). */
+  cap: ReturnType<typeof captureLogger>;
+  ctrl: NvmeController;
+}
+
+/** A device daemon with `args`, its control channel, and rnvme probed on it with a captured log; all cleaned up by `t`. */
+export async function rig(t: ExecutionContext, args: string[], options: Partial<RnvmeOptions>): Promise<Rig> {
+  const dev = await startDevice({ args });
+  t.teardown(() => dev.stop());
+  const c = await qmp(dev.controlUrl, dev.token);
+  t.teardown(() => c.close());
+  const cap = captureLogger();
+  const ctrl = await probeNvme(dev.url, { log: cap.log, options });
+  t.teardown(() => (ctrl.terminal ? undefined : ctrl.shutdown()));
+  return { dev, c, cap, ctrl };
+}
+
+/** Counters of one fault rule (undefined when no such rule). */
+export async function injectedBy(c: QmpClient, id: string): Promise<number | undefined> {
+  return ((await c.execute('fault-list')) as { id: string; counters: { injected: number } }[]).find((x) => x.id === id)?.counters.injected;
 }

@@ -28,9 +28,11 @@ test('write then read returns the data; stat counts ios and sectors; registry', 
 test('validation rejects before queueing, with a typed error', async (t) => {
   const d = createMemDisk({ name: uniq('val'), capacityBytes: 1 << 20, limits: { logicalBlockSize: 4096 } });
   const dev = d.disk.open();
-  for (const p of [dev.read(512, 4096), dev.read(0, 100), dev.read(1 << 20, 4096), dev.discard(0, 4096), dev.read(-4096, 4096)]) {
+  for (const p of [dev.read(512, 4096), dev.read(0, 100), dev.read(1 << 20, 4096), dev.discard(0, 4096), dev.read(-4096, 4096),
+    dev.read(0, 2 ** 40), dev.read(0, NaN), dev.writeZeroes(0, Infinity)]) {
     const e = await t.throwsAsync(p, { instanceOf: BlockError });
     t.true(e !== undefined && (e.status === BLK_STS.INVAL || e.status === BLK_STS.NOTSUPP));
+    t.true(e?.code === 'BLK_EINVAL_ARG' || e?.code === 'BLK_STS_NOTSUPP', e?.message);
   }
   t.is(d.queued, 0);
   let got: number = -1;

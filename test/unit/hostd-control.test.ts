@@ -74,7 +74,7 @@ test('nvme commands print nvme-cli JSON field names over the control channel', a
   const idc = await cli([...r.at, 'nvme', 'id-ctrl', '/dev/nvme3', '-o', 'json']);
   t.is(idc.code, 0, idc.err);
   const jc = JSON.parse(idc.out) as Record<string, unknown>;
-  for (const k of ['vid', 'ssvid', 'sn', 'mn', 'fr', 'rab', 'ieee', 'cmic', 'mdts', 'cntlid', 'ver', 'oacs', 'acl', 'aerl', 'frmw', 'lpa', 'elpe', 'npss', 'wctemp', 'cctemp', 'sqes', 'cqes', 'maxcmd', 'nn', 'oncs', 'fuses', 'fna', 'vwc', 'awun', 'awupf', 'sgls', 'subnqn', 'psds']) t.true(k in jc, `id-ctrl ${k}`);
+  for (const k of ['vid', 'ssvid', 'sn', 'mn', 'fr', 'rab', 'ieee', 'cmic', 'mdts', 'cntlid', 'ver', 'oacs', 'acl', 'aerl', 'frmw', 'lpa', 'elpe', 'npss', 'wctemp', 'cctemp', 'sqes', 'cqes', 'maxcmd', 'nn', 'oncs', 'fuses', 'fna', 'vwc', 'awun', 'awupf', 'sgls', 'psds']) t.true(k in jc, `id-ctrl ${k}`);
   t.like(jc, { vid: FAKE.vid, ssvid: FAKE.ssvid, sn: FAKE.sn, mn: FAKE.mn, fr: FAKE.fr, mdts: FAKE.mdts, nn: FAKE.nn, oacs: FAKE.oacs, sqes: 0x66, cqes: 0x44 });
   t.like((jc.psds as object[])[0], { max_power: 2500 });
 
@@ -102,7 +102,7 @@ test('nvme commands print nvme-cli JSON field names over the control channel', a
   const je = JSON.parse(el.out) as { errors: Record<string, number>[] };
   t.is(je.errors.length, FAKE.elpe + 1); // default: ELPE+1 entries
   t.like(je.errors[0], { error_count: 1, sqid: 1, cmdid: 0x1003, status_field: 0x4002, phase_tag: 1, lba: 0x800, nsid: 1 });
-  for (const k of ['parm_err_loc', 'vs', 'trtype', 'cs', 'trtype_spec_info']) t.true(k in (je.errors[0] ?? {}), k);
+  for (const k of ['parm_error_location', 'vs', 'trtype', 'cs', 'trtype_spec_info']) t.true(k in (je.errors[0] ?? {}), k);
 
   const fw = await cli([...r.at, 'nvme', 'fw-log', 'nvme3', '-o', 'json']);
   t.deepEqual(JSON.parse(fw.out), { nvme3: { 'Active Firmware Slot (afi)': 1, 'Firmware Rev Slot 1': '1.2' } });

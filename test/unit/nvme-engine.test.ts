@@ -10,6 +10,7 @@ import { S, statusName } from '../../src/spec/status.ts';
 import { put32, u32, put64 } from '../../src/wire/le.ts';
 import { buildPrps, prpListPagesNeeded } from '../../src/wire/prp.ts';
 import type { Cqe } from '../../src/wire/cqe.ts';
+import { mulberry32 } from '../../src/util/prng.ts';
 
 /** Wait until the controller has done `n` more things, by round-tripping admin Get Features. */
 const sync = (h: NvmeTestHost) => h.expectOk(h.admin({ opc: ADMIN.GET_FEATURES, cdw10: FID.NUMBER_OF_QUEUES }), 'sync');
@@ -186,17 +187,6 @@ test('interrupt coalescing: no interrupt below the threshold until the aggregati
   t.is((await host.submit(q, { opc: NVM.READ, nsid: 1, prp1: b })).status, 0);
 });
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('data integrity: random writes/reads/deallocate/write-zeroes, 2 namespaces, 4 queues, PRP lists vs a model', async (t) => {
   const nsCfg = [{ nsid: 1, sizeBytes: 4 << 20, blockSize: 512 }, { nsid: 2, sizeBytes: 4 << 20, blockSize: 4096 }];
@@ -204,7 +194,7 @@ test('data integrity: random writes/reads/deallocate/write-zeroes, 2 namespaces,
   t.teardown(() => host.close());
   await host.bringUp({ ioQueues: 4, aer: false });
   const model = new Map(nsCfg.map((n) => [n.nsid, new Uint8Array(n.sizeBytes)]));
-  const rand = rng(0xc0ffee);
+  const rand = mulberry32(0xc0ffee);
   const SLOTS = 16;
   let mismatches = 0;
   let ops = 0;

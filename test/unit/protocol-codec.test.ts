@@ -4,6 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import { decodeFrame, decodeValue, encodeBatch, encodeMessage, encodeValue, wireUint } from '../../src/protocol/codec.ts';
 import { ProtocolError, type ErrorCode } from '../../src/protocol/errors.ts';
 import { CloseCode, type DeviceInfo, type Message, type Side } from '../../src/protocol/messages.ts';
+import { mulberry32 } from '../../src/util/prng.ts';
 
 const info: DeviceInfo = {
   vendor: 0x1b36, device: 0x0010, subsystemVendor: 0x1af4, subsystemDevice: 0x1100, classCode: 0x010802,
@@ -160,20 +161,8 @@ test('fatal frames: text, empty, truncated, trailing bytes, oversize', (t) => {
   t.is(fatalCode(Uint8Array.of(0xc1)), undefined); // one value (msgpack "never used"), but not a message
 });
 
-/** mulberry32: small seeded PRNG so the corpus is the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('random bytes and mutated frames never throw out of decodeFrame', (t) => {
-  const rnd = prng(0x5eed);
+  const rnd = mulberry32(0x5eed);
   const goods = samples.map(([m]) => encodeMessage(m));
   let fatal = 0;
   let elements = 0;

@@ -211,7 +211,9 @@ group_reporting
   const fromCli = parseArgs(['--filename=nullb0', '--bs=4k,16k', '--iodepth=16',
     '--name=mix', '--rw=randrw', '--rwmixread=70', '--size=16m', '--io_size=8m', '--random_distribution=pareto:0.9', '--verify=md5', '--verify_backlog=32',
     '--name=seq', '--stonewall', '--rw=write:4k', '--numjobs=2', '--group_reporting']);
-  t.deepEqual(fromCli, fromFile);
+  // The echo of the options as written differs as in fio (a command-line job lists its --name).
+  const resolved = (js: typeof fromFile): unknown[] => js.map(({ jobOptions: _j, globalOptions: _g, ...rest }) => rest);
+  t.deepEqual(resolved(fromCli), resolved(fromFile));
 });
 
 test('command line errors name the argument', (t) => {

@@ -279,9 +279,8 @@ export class ZonedDevice {
     if (z.wp + nrSectors > z.start + z.capacity) return ZSTS.IOERR;
 
     if (z.cond === BLK_ZONE_COND.CLOSED || z.cond === BLK_ZONE_COND.EMPTY) {
-      const st = this.checkResources(z);
+      const st = this.release(z);
       if (st !== ZSTS.OK) return st;
-      if (z.cond === BLK_ZONE_COND.CLOSED) this.nrClosed--;
       this.nrImpOpen++;
       z.cond = BLK_ZONE_COND.IMP_OPEN;
     }
@@ -297,29 +296,37 @@ export class ZonedDevice {
     return ZSTS.OK;
   }
 
-  /** null_open_zone. */
-  private open(z: Zone): ZoneStatus {
-    if (z.type === BLK_ZONE_TYPE.CONVENTIONAL) return ZSTS.IOERR;
+  /**
+   * Take a zone out of its open/closed accounting before it changes
+   * condition. EMPTY and CLOSED zones need the open/active resources first
+   * (null_check_zone_resources); other conditions can't change this way.
+   */
+  private release(z: Zone): ZoneStatus {
     switch (z.cond) {
-      case BLK_ZONE_COND.EXP_OPEN:
-        return ZSTS.OK; // open on explicitly open is not an error
-      case BLK_ZONE_COND.EMPTY: {
-        const st = this.checkResources(z);
-        if (st !== ZSTS.OK) return st;
-        break;
-      }
+      case BLK_ZONE_COND.EMPTY:
+        return this.checkResources(z);
       case BLK_ZONE_COND.IMP_OPEN:
         this.nrImpOpen--;
-        break;
+        return ZSTS.OK;
+      case BLK_ZONE_COND.EXP_OPEN:
+        this.nrExpOpen--;
+        return ZSTS.OK;
       case BLK_ZONE_COND.CLOSED: {
         const st = this.checkResources(z);
-        if (st !== ZSTS.OK) return st;
-        this.nrClosed--;
-        break;
+        if (st === ZSTS.OK) this.nrClosed--;
+        return st;
       }
       default:
         return ZSTS.IOERR;
     }
+  }
+
+  /** null_open_zone. */
+  private open(z: Zone): ZoneStatus {
+    if (z.type === BLK_ZONE_TYPE.CONVENTIONAL) return ZSTS.IOERR;
+    if (z.cond === BLK_ZONE_COND.EXP_OPEN) return ZSTS.OK; // open on explicitly open is not an error
+    const st = this.release(z);
+    if (st !== ZSTS.OK) return st;
     z.cond = BLK_ZONE_COND.EXP_OPEN;
     this.nrExpOpen++;
     return ZSTS.OK;
@@ -334,29 +341,9 @@ export class ZonedDevice {
   /** null_finish_zone. */
   private finish(z: Zone): ZoneStatus {
     if (z.type === BLK_ZONE_TYPE.CONVENTIONAL) return ZSTS.IOERR;
-    switch (z.cond) {
-      case BLK_ZONE_COND.FULL:
-        return ZSTS.OK; // finish on full is not an error
-      case BLK_ZONE_COND.EMPTY: {
-        const st = this.checkResources(z);
-        if (st !== ZSTS.OK) return st;
-        break;
-      }
-      case BLK_ZONE_COND.IMP_OPEN:
-        this.nrImpOpen--;
-        break;
-      case BLK_ZONE_COND.EXP_OPEN:
-        this.nrExpOpen--;
-        break;
-      case BLK_ZONE_COND.CLOSED: {
-        const st = this.checkResources(z);
-        if (st !== ZSTS.OK) return st;
-        this.nrClosed--;
-        break;
-      }
-      default:
-        return ZSTS.IOERR;
-    }
+    if (z.cond === BLK_ZONE_COND.FULL) return ZSTS.OK; // finish on full is not an error
+    const st = this.release(z);
+    if (st !== ZSTS.OK) return st;
     z.cond = BLK_ZONE_COND.FULL;
     z.wp = z.start + z.len;
     return ZSTS.OK;

@@ -7,7 +7,7 @@ import type { Bar, DmaPool, PciFunction } from '../../pci/index.ts';
 import type { Logger } from '../../../src/util/log.ts';
 import {
   ADMIN, AER_INFO_ERROR, AER_INFO_NOTICE, AER_TYPE, ASYNC_EVENT_CONFIG, CHANGED_NS_LOG_SIZE, CNS, FEAT_CDW10, FID, FORMAT,
-  GET_LOG, IDENTIFY_SIZE, LID, OAES, ONCS, VWC, DLFEAT, statusCode,
+  GET_LOG, IDENTIFY_SIZE, LID, OAES, ONCS, VWC, DLFEAT, S, statusCode,
 } from '../../../src/spec/index.ts';
 import { CtrlState, CTRL_STATE } from './ctrl-state.ts';
 import type { RnvmeOptions } from './options.ts';
@@ -279,10 +279,15 @@ export class NvmeController {
       prev = ids[ids.length - 1] ?? 0;
     }
     for (const nsid of active) {
-      const r = await admin.execOk({ opc: ADMIN.IDENTIFY, nsid, cdw10: CNS.NS }, { dir: 'in', len: IDENTIFY_SIZE });
-      const id = decodeIdNs(r.data ?? new Uint8Array(IDENTIFY_SIZE));
       const have = this.namespaces.get(nsid);
-      if (id.nsze === 0 || id.blockSize === 0) { if (have !== undefined) await this.removeNs(have); continue; }
+      // A namespace detached between the list and its Identify answers Invalid Namespace: it is
+      // gone, like an inactive one (Linux nvme_validate_ns: -ENODEV ⇒ remove). Other errors end the scan.
+      const r = await admin.execOk({ opc: ADMIN.IDENTIFY, nsid, cdw10: CNS.NS }, { dir: 'in', len: IDENTIFY_SIZE }).catch((e: unknown) => {
+        if (e instanceof RnvmeError && e.nvmeStatus !== undefined && statusCode(e.nvmeStatus) === S.INVALID_NAMESPACE_OR_FORMAT) return undefined;
+        throw e;
+      });
+      const id = r === undefined ? undefined : decodeIdNs(r.data ?? new Uint8Array(IDENTIFY_SIZE));
+      if (id === undefined || id.nsze === 0 || id.blockSize === 0) { if (have !== undefined) await this.removeNs(have); continue; }
       if (have !== undefined && id.blockSize !== 2 ** have.lbaShift) {
         // The LBA format changed (Format NVM with another LBAF): the logical block size, and with
         // it every queue limit, is different. Linux updates the limits under a frozen queue; here

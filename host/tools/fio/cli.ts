@@ -105,7 +105,8 @@ export async function runFio(argv: readonly string[], o: RunFioOptions): Promise
         : undefined,
     });
     if (showEta && lastLen > 0) o.stdout.write(`\r${' '.repeat(lastLen)}\r`);
-    o.stdout.write(json ? `${JSON.stringify(formatJson(res), null, 2)}\n` : formatNormal(res));
+    // fio ends its progress output with a newline, so the report follows a blank line.
+    o.stdout.write(json ? `${JSON.stringify(formatJson(res), null, 2)}\n` : `\n${formatNormal(res)}`);
     return res.exitCode;
   } catch (e) {
     if (e instanceof FioRunError || e instanceof FioConfigError) {

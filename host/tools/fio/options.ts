@@ -70,6 +70,14 @@ export interface JobOptions {
   kbBase: 1000 | 1024;
   /** Notes for options accepted and ignored (ioengine, direct, …), printed once. */
   ignored: string[];
+  /**
+   * fio's JSON "job options": this job's own options as written (canonical
+   * names, raw value strings, valueless flags left out, the last one wins).
+   * Options inherited from [global] / the command line are in `globalOptions`.
+   */
+  jobOptions?: Record<string, string>;
+  /** fio's JSON "global options": the [global] / command-line globals this job saw. */
+  globalOptions?: Record<string, string>;
 }
 
 export type OptionType =

@@ -298,7 +298,8 @@ export interface FioJson {
   timestamp: number;
   timestamp_ms: number;
   time: string;
-  'global options': Record<string, string>;
+  /** Present only when some global option was given, as in fio. */
+  'global options'?: Record<string, string>;
   jobs: FioJsonJob[];
   disk_util: FioJsonDiskUtil[];
 }
@@ -353,6 +354,8 @@ function keyed(labels: string[], vals: number[]): Record<string, number> {
 
 /** The options a job was given, as fio's "job options" strings. */
 function jobOptionsJson(o: JobOptions): Record<string, string> {
+  if (o.jobOptions !== undefined) return { ...o.jobOptions };
+  // Options built in code (not parsed): a summary of the resolved values.
   const r: Record<string, string> = { name: o.name, filename: o.filename, rw: o.rwSuffix ? `${o.rw}:${o.rwSuffix}` : o.rw };
   r.bs = o.bs[0] === o.bs[1] && o.bs[1] === o.bs[2] ? String(o.bs[0]) : o.bs.join(',');
   r.iodepth = String(o.iodepth);
@@ -370,12 +373,15 @@ function jobOptionsJson(o: JobOptions): Record<string, string> {
 /** --output-format=json: fio's schema (top level, jobs[], disk_util[]). */
 export function formatJson(res: RunResult): FioJson {
   const t = res.startedAt;
+  // Every job sees the globals above it; fio prints one object, so merge them in job order.
+  const globals: Record<string, string> = {};
+  for (const r of res.jobs) Object.assign(globals, r.options.globalOptions);
   return {
     'fio version': FIO_VERSION,
     timestamp: Math.floor(t.getTime() / 1000),
     timestamp_ms: t.getTime(),
     time: ctime(t),
-    'global options': {},
+    ...(Object.keys(globals).length > 0 ? { 'global options': globals } : {}),
     jobs: res.jobs.map((r) => {
       const grp = res.groups.find((g) => g.groupId === r.groupId);
       const gb = grp ? grp.dirs.map((d) => d.ioBytes) : [0, 0, 0];

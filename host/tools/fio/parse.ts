@@ -19,6 +19,8 @@ export interface RawOption {
   readonly key: string;
   readonly value: string | undefined;
   readonly source: OptionSource;
+  /** Set on options from a [global] section or before the first --name (fio's "global options"). */
+  readonly global?: boolean;
 }
 
 /** A job section before resolution: inherited globals first, then its own lines. */
@@ -69,7 +71,7 @@ export function parseJobFileText(text: string, file: string, env: Record<string,
     if (key === '' || /\s/.test(key)) throw new FioConfigError(`malformed line "${line}" (expected key=value or a flag)`, '', source);
     if (current === undefined) throw new FioConfigError(`option '${key}' outside of any [section]`, key, source);
     checkKnown(key, source);
-    const opt: RawOption = { key, value, source };
+    const opt: RawOption = current.isGlobal ? { key, value, source, global: true } : { key, value, source };
     current.options.push(opt);
     if (current.isGlobal) globals = current.options;
   }
@@ -156,7 +158,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       cur = { section: value ?? '', options: [...globals], source };
       jobs.push(cur);
     }
-    (cur ? cur.options : globals).push({ key, value, source });
+    if (cur) cur.options.push({ key, value, source });
+    else globals.push({ key, value, source, global: true });
   }
   return { runner, jobFiles, globals, jobs };
 }
@@ -214,11 +217,15 @@ export function resolveJob(raw: RawJob): JobOptions {
     }
   }
   let batchCompleteMaxSet = false;
+  const jobOptions: Record<string, string> = {};
+  const globalOptions: Record<string, string> = {};
   for (const opt of raw.options) {
     const def = findOption(opt.key);
     if (def === undefined) throw new FioConfigError(`unknown option '${opt.key}'`, opt.key, opt.source);
     const name = def.name;
     const v = opt.value;
+    // As fio's JSON dump: canonical name, the value string as written, flags without a value left out.
+    if (v !== undefined) (opt.global === true ? globalOptions : jobOptions)[name] = v;
     const src = opt.source;
     const need = (): string => {
       if (v === undefined || v === '') throw new FioConfigError(`option '${name}' needs a value`, name, src);
@@ -298,6 +305,8 @@ export function resolveJob(raw: RawJob): JobOptions {
   if (o.iodepthBatchCompleteMin > o.iodepth) o.iodepthBatchCompleteMin = o.iodepth;
   if (!batchCompleteMaxSet || o.iodepthBatchCompleteMax < o.iodepthBatchCompleteMin) o.iodepthBatchCompleteMax = o.iodepthBatchCompleteMin;
   validateJob(o, raw);
+  o.jobOptions = jobOptions;
+  o.globalOptions = globalOptions;
   return o;
 }
 
