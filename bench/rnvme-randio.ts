@@ -1,5 +1,5 @@
 // rnvme through the full stack, device daemon in another process:
-//   rnvme/randread/4k/qd{1,32,128}, rnvme/randwrite/4k/qd32, rnvme/read/128k/qd8
+//   rnvme/randread/4k/qd{1,32,128}, rnvme/randwrite/4k/qd{1,32,128}, rnvme/read/128k/qd8
 // and variants of the 4 KiB random reads: +poll (polled queue, REQ_POLLED),
 // +cmb (SQs in the controller memory buffer), +dbbuf (shadow doorbells).
 // The base is interrupt-driven with MMIO doorbells. Ratios: QD1 latency over
@@ -156,7 +156,7 @@ function procCpuUs(pid: number | undefined): number | undefined {
 
 const jobs: Job[] = [];
 for (const variant of ['', '+poll', '+cmb', '+dbbuf'] as const) for (const qd of [1, 32, 128]) jobs.push({ rw: 'randread', bs: 4096, qd, variant });
-jobs.push({ rw: 'randwrite', bs: 4096, qd: 32, variant: '' });
+for (const qd of [1, 32, 128]) jobs.push({ rw: 'randwrite', bs: 4096, qd, variant: '' });
 jobs.push({ rw: 'read', bs: 128 * 1024, qd: 8, variant: '' });
 
 export const scenarios: Scenario[] = jobs.map((j) => ({

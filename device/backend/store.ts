@@ -69,23 +69,39 @@ export class RamStore implements BlockStore {
   private readonly pages = new Map<number, Uint8Array>();
   constructor(readonly size: number) {}
 
+  // read/write walk pages with plain loops (no closure per call: they run once per I/O command).
   read(off: number, dst: Uint8Array): void {
-    forEachPage(off, dst.length, (pi, po, done, n) => {
+    const len = dst.length;
+    let done = 0;
+    while (done < len) {
+      const pos = off + done;
+      const pi = Math.floor(pos / STORE_PAGE);
+      const po = pos - pi * STORE_PAGE;
+      const n = Math.min(STORE_PAGE - po, len - done);
       const page = this.pages.get(pi);
       if (page === undefined) dst.fill(0, done, done + n);
+      else if (po === 0 && n === STORE_PAGE) dst.set(page, done);
       else dst.set(page.subarray(po, po + n), done);
-    });
+      done += n;
+    }
   }
 
   write(off: number, src: Uint8Array): void {
-    forEachPage(off, src.length, (pi, po, done, n) => {
+    const len = src.length;
+    let done = 0;
+    while (done < len) {
+      const pos = off + done;
+      const pi = Math.floor(pos / STORE_PAGE);
+      const po = pos - pi * STORE_PAGE;
+      const n = Math.min(STORE_PAGE - po, len - done);
       let page = this.pages.get(pi);
       if (page === undefined) {
         page = new Uint8Array(STORE_PAGE);
         this.pages.set(pi, page);
       }
-      page.set(src.subarray(done, done + n), po);
-    });
+      page.set(n === len ? src : src.subarray(done, done + n), po);
+      done += n;
+    }
   }
 
   deallocate(off: number, len: number): void {

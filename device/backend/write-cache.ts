@@ -31,12 +31,20 @@ export class WriteCache {
       this.store.read(off, dst);
       return;
     }
-    forEachPage(off, dst.length, (pi, po, done, n) => {
+    // A plain loop (no closure per call): this runs once per Read command.
+    const len = dst.length;
+    let done = 0;
+    while (done < len) {
+      const pos = off + done;
+      const pi = Math.floor(pos / STORE_PAGE);
+      const po = pos - pi * STORE_PAGE;
+      const n = Math.min(STORE_PAGE - po, len - done);
       const page = this.dirty.get(pi);
-      if (page === undefined) this.store.read(off + done, dst.subarray(done, done + n));
+      if (page === undefined) this.store.read(pos, n === len ? dst : dst.subarray(done, done + n));
       else if (page === null) dst.fill(0, done, done + n);
-      else dst.set(page.subarray(po, po + n), done);
-    });
+      else dst.set(po === 0 && n === STORE_PAGE ? page : page.subarray(po, po + n), done);
+      done += n;
+    }
   }
 
   /** Write through the cache; `fua` (or a disabled cache) writes to the store before returning. */
@@ -46,7 +54,13 @@ export class WriteCache {
       if (this.dirty.size > 0) this.forget(off, src.length, src);
       return;
     }
-    forEachPage(off, src.length, (pi, po, done, n) => {
+    const len = src.length;
+    let done = 0;
+    while (done < len) {
+      const pos = off + done;
+      const pi = Math.floor(pos / STORE_PAGE);
+      const po = pos - pi * STORE_PAGE;
+      const n = Math.min(STORE_PAGE - po, len - done);
       let page = this.dirty.get(pi);
       if (page === undefined || page === null) {
         const fresh = new Uint8Array(STORE_PAGE);
@@ -55,9 +69,10 @@ export class WriteCache {
       } else {
         this.dirty.delete(pi); // re-insert: now the youngest
       }
-      page.set(src.subarray(done, done + n), po);
+      page.set(n === len ? src : src.subarray(done, done + n), po);
       this.dirty.set(pi, page);
-    });
+      done += n;
+    }
     this.trim();
   }
 

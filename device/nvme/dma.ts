@@ -188,3 +188,78 @@ export function fromHost(c: NvmeController, req: Req, buf: Uint8Array, cb: Statu
   }
   if (pending === 0) cb(S.SUCCESS);
 }
+
+// ---------------------------------------------------------------------------
+// Transfer buffers. A fresh zero-filled buffer per Read/Write (up to MDTS)
+// was a quarter of the daemon's time in GC at 4 KiB and ~40 % at 128 KiB
+// (docs/perf.md "Device data path"). Buffers are recycled per power-of-two
+// size class instead. Safe because: Read fills one, hands it to toHost(),
+// whose ctx.dmaWrite encodes the bytes during the call (DeviceContext
+// contract), and releases it at once; fromHostShared releases only after
+// the caller's callback returned, and fromHost reports exactly once (later
+// dma_read callbacks return before touching the buffer). A command dropped
+// by a reset (epoch change) never releases its buffer: the pool just
+// allocates another and GC takes the old one.
+
+const MIN_CLASS_SHIFT = 12; // 4 KiB
+/** Bytes of idle buffers kept per size class (at least 2 buffers). */
+const POOL_BYTES_PER_CLASS = 8 * 1024 * 1024;
+const pools: Uint8Array[][] = [];
+const EMPTY = new Uint8Array(0);
+
+function classOf(len: number): number {
+  return len <= 1 << MIN_CLASS_SHIFT ? 0 : 32 - Math.clz32(len - 1) - MIN_CLASS_SHIFT;
+}
+
+/** A buffer of at least `len` bytes (contents undefined: callers overwrite all `len`). */
+export function takeTransferBuffer(len: number): Uint8Array {
+  const k = classOf(len);
+  const b = pools[k]?.pop();
+  return b ?? new Uint8Array(1 << (k + MIN_CLASS_SHIFT));
+}
+
+/** Return a buffer from takeTransferBuffer once nothing refers to it any more. */
+export function releaseTransferBuffer(buf: Uint8Array): void {
+  const k = classOf(buf.length);
+  if (buf.length !== 1 << (k + MIN_CLASS_SHIFT)) return; // not one of ours
+  let pool = pools[k];
+  if (pool === undefined) {
+    pool = [];
+    pools[k] = pool;
+  }
+  if (pool.length < Math.max(2, POOL_BYTES_PER_CLASS >>> (k + MIN_CLASS_SHIFT))) pool.push(buf);
+}
+
+/**
+ * Read the command's data from the host and hand it to `cb`, valid during the
+ * callback only (the caller copies what it keeps, e.g. into the store). One
+ * segment covering everything (the common case) is passed as the view of the
+ * received dma_read payload, without a copy; otherwise the segments are
+ * gathered into a pooled buffer, recycled after `cb` returns. `cb` runs at
+ * most once (not after a reset); `data` is empty unless status is SUCCESS.
+ */
+export function fromHostShared(c: NvmeController, req: Req, len: number, cb: (status: number, data: Uint8Array) => void): void {
+  const s0 = req.segs[0];
+  if (req.nsegs === 1 && s0 !== undefined && s0.len >= len && len > 0) {
+    const epoch = c.epoch;
+    const addr = s0.addr;
+    const hook = c.faults.dataDma;
+    c.ctx.dmaReadCb(addr, len, (err, data) => {
+      if (epoch !== c.epoch) return;
+      if (err !== undefined || data === undefined || data.length < len) return cb(S.DATA_TRANSFER_ERROR, EMPTY);
+      const view = data.length === len ? data : data.subarray(0, len);
+      if (hook !== undefined && hook(req.sq.qid, 'from-host', addr, view, req.sqe) === 'fail') return cb(S.DATA_TRANSFER_ERROR, EMPTY);
+      cb(S.SUCCESS, view);
+    });
+    return;
+  }
+  const pooled = takeTransferBuffer(len);
+  const buf = pooled.length === len ? pooled : pooled.subarray(0, len);
+  fromHost(c, req, buf, (st) => {
+    try {
+      cb(st, st === S.SUCCESS ? buf : EMPTY);
+    } finally {
+      releaseTransferBuffer(pooled);
+    }
+  });
+}

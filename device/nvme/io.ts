@@ -9,7 +9,7 @@ import { sqeSlba } from '../../src/wire/sqe.ts';
 import { u32, u64 } from '../../src/wire/le.ts';
 import { UncorrectableError } from '../backend/namespace.ts';
 import { MAX_NAMESPACES } from './options.ts';
-import { mapData, toHost, fromHost } from './dma.ts';
+import { mapData, toHost, fromHost, fromHostShared, takeTransferBuffer, releaseTransferBuffer } from './dma.ts';
 
 export const IO_SUPPORTED: ReadonlySet<number> = new Set([
   NVM.FLUSH, NVM.WRITE, NVM.READ, NVM.WRITE_UNCORRECTABLE, NVM.COMPARE, NVM.WRITE_ZEROES, NVM.DSM, NVM.VERIFY,
@@ -67,15 +67,20 @@ function read(c: NvmeController, req: Req, ns: Namespace): number {
   const slba = req.lba;
   mapData(c, req, len, true, (st) => {
     if (st !== S.SUCCESS) return complete(c, req, st);
-    const buf = new Uint8Array(len);
+    const pooled = takeTransferBuffer(len);
+    const buf = pooled.length === len ? pooled : pooled.subarray(0, len);
     try {
       ns.data.read(slba, nlb, buf);
     } catch (e) {
+      releaseTransferBuffer(pooled);
       return complete(c, req, mediaError(c, e, true));
     }
     c.stats.bytesRead += len;
     c.stats.hostReadCommands++;
-    complete(c, req, toHost(c, req, buf));
+    // toHost's dmaWrite encodes the bytes during the call: the buffer is free again when it returns.
+    const st2 = toHost(c, req, buf);
+    releaseTransferBuffer(pooled);
+    complete(c, req, st2);
   });
   return PENDING;
 }
@@ -89,12 +94,12 @@ function write(c: NvmeController, req: Req, ns: Namespace): number {
   const fua = (req.sqe.cdw12 & RW.FUA) !== 0;
   mapData(c, req, len, true, (st) => {
     if (st !== S.SUCCESS) return complete(c, req, st);
-    const buf = new Uint8Array(len);
-    fromHost(c, req, buf, (st2) => {
+    fromHostShared(c, req, len, (st2, data) => {
+      // data is valid during this callback only; the cache/store copies it.
       if (st2 !== S.SUCCESS) return complete(c, req, st2);
       if (req.aborted !== 0) return complete(c, req, req.aborted);
       try {
-        ns.data.write(slba, nlb, buf, fua);
+        ns.data.write(slba, nlb, data, fua);
       } catch (e) {
         return complete(c, req, mediaError(c, e, false));
       }
@@ -116,18 +121,22 @@ function compare(c: NvmeController, req: Req, ns: Namespace): number {
   const slba = req.lba;
   mapData(c, req, len, true, (st) => {
     if (st !== S.SUCCESS) return complete(c, req, st);
-    const host = new Uint8Array(len);
-    fromHost(c, req, host, (st2) => {
+    fromHostShared(c, req, len, (st2, host) => {
       if (st2 !== S.SUCCESS) return complete(c, req, st2);
-      const media = new Uint8Array(len);
+      const mediaBuf = takeTransferBuffer(len);
+      const media = mediaBuf.subarray(0, len);
+      let same = false;
       try {
         ns.data.read(slba, nlb, media);
+        same = Buffer.compare(host, media) === 0;
       } catch (e) {
         return complete(c, req, mediaError(c, e, true));
+      } finally {
+        releaseTransferBuffer(mediaBuf);
       }
       c.stats.hostReadCommands++;
       // §6.5: a mismatch is Compare Failure.
-      complete(c, req, Buffer.compare(host, media) === 0 ? S.SUCCESS : dnr(S.COMPARE_FAILURE));
+      complete(c, req, same ? S.SUCCESS : dnr(S.COMPARE_FAILURE));
     });
   });
   return PENDING;

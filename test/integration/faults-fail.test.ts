@@ -5,7 +5,7 @@
 // a fresh host to the re-plugged device and checks nothing durable was lost.
 import test from 'ava';
 import { attachHost, faultyDisk, runWorkload, startFaultyDevice, verifyDurable } from '../../fixtures/index.ts';
-import { assertNoLeaks, assertWorkloadPromises, captureLogger } from '../../fixtures/promises.ts';
+import { assertNoLeaks, assertRemovedCleanly, assertWorkloadPromises, captureLogger } from '../../fixtures/promises.ts';
 
 const BOUND_MS = 15_000;
 
@@ -29,13 +29,7 @@ test.serial('surprise-removal: outstanding I/O fails (never hangs), the re-plugg
   const r = await w.done;
   assertWorkloadPromises(t, r);
   t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
-  t.true(r.failed > 0, 'I/O after the removal fails');
-  t.deepEqual(Object.keys(r.failures), ['BLK_STS_IOERR'], 'a removed device fails I/O with BLK_STS_IOERR');
-  t.true(host.ctrl.fn.gone);
-  t.is(host.busyTags(), 0, 'every request ended');
-  await host.ctrl.removed;
-  t.is(host.openMappings(), 0, 'every DMA mapping released');
-  t.true(cap.grep(/nvme\d+: removing controller/).length > 0, cap.lines.slice(-5).join('\n'));
+  await assertRemovedCleanly(t, host, r, cap);
   await added;
   const again = await attachHost(device);
   t.teardown(() => again.detach());
@@ -54,13 +48,7 @@ test.serial('power-cut: torn write + volatile cache lost; after re-plug every ac
   const r = await w.done;
   assertWorkloadPromises(t, r);
   t.is(device.daemon.proc.exitCode, null, 'the device daemon is still running');
-  t.true(r.failed > 0, 'I/O after the cut fails');
-  t.deepEqual(Object.keys(r.failures), ['BLK_STS_IOERR'], 'a removed device fails I/O with BLK_STS_IOERR');
-  t.true(host.ctrl.fn.gone);
-  t.is(host.busyTags(), 0, 'every request ended');
-  await host.ctrl.removed;
-  t.is(host.openMappings(), 0, 'every DMA mapping released');
-  t.true(cap.grep(/nvme\d+: removing controller/).length > 0, cap.lines.slice(-5).join('\n'));
+  await assertRemovedCleanly(t, host, r, cap);
   await added;
   const again = await attachHost(device);
   t.teardown(() => again.detach());
@@ -87,6 +75,9 @@ test.serial('bit-rot: success status with flipped bits — verification catches 
   const rep = await device.faults();
   t.true((rep.rules.find((x) => x.id === 'rot')?.injected ?? 0) > 0);
   t.is(rep.rules.find((x) => x.id === 'wire')?.unsupported, 0, 'transfer flips need dataDma(…, sqe)');
+  t.true((rep.rules.find((x) => x.id === 'wire')?.injected ?? 0) > 0);
+  // Each injection flips a bit in one block of the read it fired on, so each one is at least one caught block.
+  t.true(r.corrupt.length >= rep.injected, `${rep.injected} flips injected, only ${r.corrupt.length} blocks caught`);
   await assertNoLeaks(t, host, base);
 });
 

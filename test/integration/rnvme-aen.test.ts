@@ -4,11 +4,9 @@
 // event — otherwise the second event would stay masked) and rescans: disks
 // appear and disappear while the others keep working.
 import test from 'ava';
-import { qmp, startDevice } from '../helpers/daemon.ts';
 import { BLK_STS, REQ_OP, getDisk } from '../../host/block/index.ts';
-import { probeNvme } from '../../host/drivers/rnvme/index.ts';
 import { LID } from '../../src/spec/index.ts';
-import { submitP } from './rnvme-helpers.ts';
+import { rig, submitP } from './rnvme-helpers.ts';
 
 const ARGS = ['-device', 'nvme,serial=AEN', '-device', 'nvme-ns,nsid=1,size=2M'];
 
@@ -19,12 +17,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 test('ns-add / ns-remove: AEN → changed-ns log 04h → rescan; disks appear and disappear', async (t) => {
-  const dev = await startDevice({ args: ARGS });
-  t.teardown(() => dev.stop());
-  const c = await qmp(dev.controlUrl, dev.token);
-  t.teardown(() => c.close());
-  const ctrl = await probeNvme(dev.url, { options: { io_queues: 1 } });
-  t.teardown(() => (ctrl.terminal ? undefined : ctrl.shutdown()));
+  const { c, ctrl } = await rig(t, ARGS, { io_queues: 1 });
   t.deepEqual(ctrl.disks.map((d) => d.name), [`${ctrl.name}n1`]);
 
   // Attach NSID 3 (512-byte blocks): a new disk with its own limits and capacity.
@@ -73,12 +66,7 @@ test('ns-add / ns-remove: AEN → changed-ns log 04h → rescan; disks appear an
 });
 
 test('rescan: a namespace whose Identify answers Invalid Namespace is removed; the scan carries on', async (t) => {
-  const dev = await startDevice({ args: [...ARGS, '-device', 'nvme-ns,nsid=2,size=1M'] });
-  t.teardown(() => dev.stop());
-  const c = await qmp(dev.controlUrl, dev.token);
-  t.teardown(() => c.close());
-  const ctrl = await probeNvme(dev.url, { options: { io_queues: 1 } });
-  t.teardown(() => (ctrl.terminal ? undefined : ctrl.shutdown()));
+  const { c, ctrl } = await rig(t, [...ARGS, '-device', 'nvme-ns,nsid=2,size=1M'], { io_queues: 1 });
   t.deepEqual(ctrl.disks.map((d) => d.name), [`${ctrl.name}n1`, `${ctrl.name}n2`]);
   // As if NSID 1 went away between the active list and its Identify (Identify = admin opcode 06h).
   await c.execute('fault-inject', { rule: { id: 'gone', match: { queue: 'admin', opcode: 0x06, nsid: 1 }, trigger: { kind: 'once' }, action: { type: 'status', sct: 0, sc: 0x0b, dnr: true } } });

@@ -3,26 +3,16 @@
 // without DNR retried (up to max_retries, then failed), with DNR failed at
 // once with the mapped block status and Linux's log line.
 import test from 'ava';
-import { qmp, startDevice } from '../helpers/daemon.ts';
 import { BLK_STS, REQ_OP } from '../../host/block/index.ts';
-import { probeNvme } from '../../host/drivers/rnvme/index.ts';
 import { NVM } from '../../src/spec/index.ts';
-import { captureLogger } from '../../fixtures/promises.ts';
-import { submitP } from './rnvme-helpers.ts';
+import { injectedBy, rig, submitP } from './rnvme-helpers.ts';
 
 test('status without DNR retried; with DNR failed at once (MEDIUM, Linux log line); retries exhausted → error', async (t) => {
-  const dev = await startDevice({ args: ['-device', 'nvme,serial=STS', '-device', 'nvme-ns,nsid=1,size=1M'] });
-  t.teardown(() => dev.stop());
-  const c = await qmp(dev.controlUrl, dev.token);
-  t.teardown(() => c.close());
-  const cap = captureLogger();
-  const ctrl = await probeNvme(dev.url, { log: cap.log, options: { io_queues: 1, max_retries: 3 } });
-  t.teardown(() => (ctrl.terminal ? undefined : ctrl.shutdown()));
+  const { c, cap, ctrl } = await rig(t, ['-device', 'nvme,serial=STS', '-device', 'nvme-ns,nsid=1,size=1M'], { io_queues: 1, max_retries: 3 });
   const bd = ctrl.disks[0]?.open();
   if (bd === undefined) return t.fail('no disk');
   const read = (): Promise<number> => submitP(bd, REQ_OP.READ, 0, new Uint8Array(4096), 0, 0);
-  const injected = async (id: string): Promise<number | undefined> =>
-    ((await c.execute('fault-list')) as { id: string; counters: { injected: number } }[]).find((x) => x.id === id)?.counters.injected;
+  const injected = (id: string): Promise<number | undefined> => injectedBy(c, id);
 
   // Transient Data Transfer Error (0/04h), no DNR: one retry, then success.
   await c.execute('fault-inject', { rule: { id: 'once', match: { queue: 'io', opcode: NVM.READ }, trigger: { kind: 'once' }, action: { type: 'status', sct: 0, sc: 0x04 } } });

@@ -5,23 +5,16 @@
 // right data; I/O carries on. An admin command that times out resets the
 // controller directly and fails (admin commands are not retried).
 import test from 'ava';
-import { qmp, startDevice } from '../helpers/daemon.ts';
 import { BLK_STS, REQ_OP } from '../../host/block/index.ts';
 import { probeNvme } from '../../host/drivers/rnvme/index.ts';
 import { ADMIN, FID, NVM } from '../../src/spec/index.ts';
 import { captureLogger } from '../../fixtures/promises.ts';
-import { submitP } from './rnvme-helpers.ts';
+import { injectedBy, rig, submitP } from './rnvme-helpers.ts';
 
 const ARGS = ['-device', 'nvme,serial=TMO', '-device', 'nvme-ns,nsid=1,size=2M'];
 
 test('dropped Read: timeout → Abort → second timeout → reset → requeued, data intact, I/O resumes', async (t) => {
-  const dev = await startDevice({ args: ARGS });
-  t.teardown(() => dev.stop());
-  const c = await qmp(dev.controlUrl, dev.token);
-  t.teardown(() => c.close());
-  const cap = captureLogger();
-  const ctrl = await probeNvme(dev.url, { log: cap.log, options: { io_queues: 1, io_timeout: 300 } });
-  t.teardown(() => (ctrl.terminal ? undefined : ctrl.shutdown()));
+  const { c, cap, ctrl } = await rig(t, ARGS, { io_queues: 1, io_timeout: 300 });
   const bd = ctrl.disks[0]?.open();
   if (bd === undefined) return t.fail('no disk');
   const w = new Uint8Array(8192);
@@ -32,8 +25,7 @@ test('dropped Read: timeout → Abort → second timeout → reset → requeued,
   const r = new Uint8Array(8192);
   t.is(await submitP(bd, REQ_OP.READ, 4096, r, 0, 0), BLK_STS.OK);
   t.deepEqual(r, w);
-  const list = (await c.execute('fault-list')) as { id: string; counters: { injected: number } }[];
-  t.is(list.find((x) => x.id === 'lost')?.counters.injected, 1, 'the fault really fired');
+  t.is(await injectedBy(c, 'lost'), 1, 'the fault really fired');
 
   t.is(ctrl.stats.timeouts, 2);
   t.is(ctrl.stats.aborts, 1);
@@ -56,13 +48,7 @@ test('dropped Read: timeout → Abort → second timeout → reset → requeued,
 });
 
 test('dropped admin command: admin timeout → controller reset; the command fails, the next one works', async (t) => {
-  const dev = await startDevice({ args: ARGS });
-  t.teardown(() => dev.stop());
-  const c = await qmp(dev.controlUrl, dev.token);
-  t.teardown(() => c.close());
-  const cap = captureLogger();
-  const ctrl = await probeNvme(dev.url, { log: cap.log, options: { io_queues: 1, admin_timeout: 300 } });
-  t.teardown(() => (ctrl.terminal ? undefined : ctrl.shutdown()));
+  const { c, cap, ctrl } = await rig(t, ARGS, { io_queues: 1, admin_timeout: 300 });
   await c.execute('fault-inject', { rule: { id: 'lost', match: { queue: 'admin', opcode: ADMIN.GET_FEATURES }, trigger: { kind: 'once' }, action: { type: 'drop-completion' } } });
   await t.throwsAsync(ctrl.getFeatures(FID.NUMBER_OF_QUEUES));
   t.true(cap.grep(/QID 0 timeout, reset controller/).length === 1, cap.lines.join('\n'));
@@ -78,12 +64,7 @@ test('dropped admin command: admin timeout → controller reset; the command fai
 });
 
 test('orderly shutdown: queues deleted and SHST complete without warnings; a controller that never completes shutdown is bounded by shutdown_timeout', async (t) => {
-  const dev = await startDevice({ args: ARGS });
-  t.teardown(() => dev.stop());
-  const c = await qmp(dev.controlUrl, dev.token);
-  t.teardown(() => c.close());
-  const cap = captureLogger();
-  const ctrl = await probeNvme(dev.url, { log: cap.log, options: { io_queues: 2 } });
+  const { dev, c, cap, ctrl } = await rig(t, ARGS, { io_queues: 2 });
   await ctrl.shutdown();
   t.deepEqual(cap.grep(/delete (SQ|CQ)|shutdown incomplete/), []);
   t.is(ctrl.state.label, 'dead');
@@ -94,5 +75,5 @@ test('orderly shutdown: queues deleted and SHST complete without warnings; a con
   await ctrl2.shutdown(); // returns: bounded by the shutdown timeout (RTD3E 0 → the option)
   t.is(cap2.grep(/Device shutdown incomplete; abort shutdown/).length, 1, cap2.lines.join('\n'));
   t.is(ctrl2.state.label, 'dead');
-  t.is(((await c.execute('fault-list')) as { id: string; counters: { injected: number } }[]).find((x) => x.id === 'stuck')?.counters.injected, 1);
+  t.is(await injectedBy(c, 'stuck'), 1);
 });

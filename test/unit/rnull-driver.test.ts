@@ -313,3 +313,12 @@ test('remove fails I/O the driver holds (injected timeouts) instead of hanging',
   await reg.remove(name);
   t.not(await p, BLK_STS.OK);
 });
+
+test("queue attributes: io_timeout is null_blk's tag-set timeout (5 * HZ = 5000 ms), not blk-mq's 30 s default", async (t) => {
+  const { reg, name } = await mk({});
+  const d = getDisk(name);
+  t.is(d?.getAttr('io_timeout'), '5000');
+  t.is(d?.getAttr('logical_block_size'), '512'); // bs default 512
+  t.is(d?.getAttr('write_cache'), 'write through'); // no cache_size
+  await reg.remove(name);
+});

@@ -110,7 +110,7 @@ export interface ParamInfo {
 export const NULLB_PARAMS: readonly ParamInfo[] = Object.freeze([
   { name: 'size', moduleName: 'gb', type: 'ulong', default: 250 * 1024, unit: 'MiB', configfs: true, doc: 'Device size (module param gb is in GiB, default 250; configfs size in MiB)' },
   { name: 'blocksize', moduleName: 'bs', type: 'uint', default: 512, unit: 'B', configfs: true, doc: 'Logical = physical block size: 512..4096, power of two' },
-  { name: 'queue_mode', type: 'uint', default: NULL_Q_MQ, configfs: true, doc: 'Block interface: 0=bio, 1=rq (rejected: legacy path gone), 2=multiqueue' },
+  { name: 'queue_mode', type: 'uint', default: NULL_Q_MQ, configfs: true, doc: 'Block interface: 0=bio (accepted, served by blk-mq like current null_blk), 1=rq (rejected: legacy path gone), 2=multiqueue' },
   { name: 'irqmode', type: 'uint', default: NULL_IRQ_SOFTIRQ, configfs: true, doc: 'Completion: 0=none (end inside queue_rq), 1=softirq (complete() later), 2=timer (after completion_nsec)' },
   { name: 'completion_nsec', type: 'ulong', default: 10000, unit: 'ns', configfs: true, doc: 'Timer-mode (irqmode=2) completion delay' },
   { name: 'submit_queues', type: 'uint', default: 1, configfs: true, live: true, doc: 'Hardware submission queues; clamped to nr_cpu_ids, 0 -> 1; live-resizable when powered' },
@@ -301,7 +301,8 @@ export function validateConfig(input: NullBlkConfig, host: HostLimits): Validate
     throw new NullBlkConfigError('EINVAL', msg);
   };
 
-  // queue_mode: 1 is gone; 0 (bio) is served by the bio path of the block layer.
+  // queue_mode: 1 is gone; 0 (bio) is accepted and served by blk-mq with a note,
+  // as current null_blk does (its bio-based path was removed in 2024).
   if (c.queue_mode === NULL_Q_RQ) bad('queue_mode=1: legacy IO path is no longer available');
   if (c.queue_mode !== NULL_Q_BIO && c.queue_mode !== NULL_Q_MQ) bad(`queue_mode=${c.queue_mode}: must be 0 (bio) or 2 (multiqueue)`);
   if (c.irqmode < NULL_IRQ_NONE || c.irqmode > NULL_IRQ_TIMER) bad(`irqmode=${c.irqmode}: must be 0 (none), 1 (softirq) or 2 (timer)`);
