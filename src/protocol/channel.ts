@@ -146,6 +146,21 @@ type State = 'open' | 'closed';
 
 const MAX_LOGGED_MALFORMED = 20;
 
+/**
+ * A corked frame's buffer, recycled once the transport reports (sendOwned's
+ * callback) that it no longer refers to it: ws sends Buffers without copying
+ * and the socket may hold them until written. Allocating one per frame was a
+ * large-object allocation per frame (docs/perf.md "Device data path").
+ */
+interface FrameBuf {
+  readonly buf: Buffer;
+  readonly done: (err?: Error | null) => void;
+}
+/** Frames up to this size come from Node's Buffer pool (allocUnsafe below 4 KiB is a slice of a shared slab). */
+const POOLED_FRAME_MIN = 4096;
+/** Idle frame buffers kept per size class (at least 2). */
+const FRAME_POOL_BYTES_PER_CLASS = 4 * 1024 * 1024;
+
 export class Channel {
   readonly side: Side;
   readonly counters: ChannelCounters = {
@@ -174,6 +189,8 @@ export class Channel {
   // Outgoing requests.
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  // Free frame buffers by power-of-two class (index = log2 size), see takeFrameBuf.
+  private readonly freeFrames: FrameBuf[][] = [];
   // Cork: encoded messages waiting for the end of this turn.
   private cork: Uint8Array[] = [];
   private corkBytes = 0;
@@ -376,12 +393,20 @@ export class Channel {
     const n = this.cork.length;
     if (n === 0) return;
     let frame: Uint8Array;
+    let owned: FrameBuf | undefined;
     if (n === 1) {
       frame = this.cork[0] ?? new Uint8Array(0);
     } else {
       const hl = arrayHeaderLength(n);
-      // Not zero-filled: every byte is written below.
-      frame = Buffer.allocUnsafe(hl + this.corkBytes);
+      const size = hl + this.corkBytes;
+      // Not zero-filled: every byte is written below. Large frames reuse a buffer
+      // the transport has finished with (see FrameBuf); small ones come from Node's pool.
+      if (size > POOLED_FRAME_MIN && this.transport.sendOwned !== undefined) {
+        owned = this.takeFrameBuf(size);
+        frame = owned.buf.subarray(0, size);
+      } else {
+        frame = Buffer.allocUnsafe(size);
+      }
       writeArrayHeader(frame, n);
       let pos = hl;
       for (const c of this.cork) {
@@ -394,7 +419,31 @@ export class Channel {
     this.counters.bytesOut += frame.length;
     this.cork = [];
     this.corkBytes = 0;
-    this.transport.send(frame);
+    if (owned !== undefined && this.transport.sendOwned !== undefined) this.transport.sendOwned(frame, owned.done);
+    else this.transport.send(frame);
+  }
+
+  /** A free frame buffer of at least `size` bytes (power-of-two classes), or a new one. */
+  private takeFrameBuf(size: number): FrameBuf {
+    const k = 32 - Math.clz32(size - 1);
+    const free = this.freeFrames[k];
+    const fb = free?.pop();
+    if (fb !== undefined) return fb;
+    const bytes = 1 << k;
+    const fresh: FrameBuf = {
+      buf: Buffer.allocUnsafeSlow(bytes),
+      done: (err) => {
+        // Reuse only after the transport said it is done with the bytes, and never after an error.
+        if (err !== undefined && err !== null) return;
+        let list = this.freeFrames[k];
+        if (list === undefined) {
+          list = [];
+          this.freeFrames[k] = list;
+        }
+        if (list.length < Math.max(2, FRAME_POOL_BYTES_PER_CLASS / bytes)) list.push(fresh);
+      },
+    };
+    return fresh;
   }
 
   /**

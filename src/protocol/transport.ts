@@ -10,6 +10,14 @@ import { CloseCode, DEFAULT_MAX_FRAME, SUBPROTOCOL } from './messages.ts';
 export interface Transport {
   /** Queue one binary frame. Silently dropped once the transport is not open. */
   send(frame: Uint8Array): void;
+  /**
+   * Optional. Like `send`, and then `done()` once the transport no longer
+   * refers to `frame` (written to the OS or copied), so the caller may reuse
+   * its memory. `done(err)` with an error (or no call at all, e.g. when the
+   * transport is closed) means: do not reuse it. Used by the Channel to
+   * recycle frame buffers; without it the Channel allocates one per frame.
+   */
+  sendOwned?(frame: Uint8Array, done: (err?: Error | null) => void): void;
   /** Close with a WebSocket close code (1000, 1009, 4400, …). Idempotent. */
   close(code: number, reason?: string): void;
   /**
@@ -206,6 +214,8 @@ export function createMemoryTransportPair(opts: MemoryTransportOptions = {}): Me
 // ---------------------------------------------------------------------------
 // WebSocket adapters
 
+const SEND_BINARY = { binary: true } as const;
+
 class WsTransport extends TransportBase {
   private tooBig = false;
 
@@ -237,7 +247,18 @@ class WsTransport extends TransportBase {
 
   send(frame: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.send(frame, { binary: true });
+    this.ws.send(frame, SEND_BINARY);
+  }
+
+  /**
+   * ws does not copy a Buffer it sends unmasked (the server side, and the
+   * client with the zero mask): it hands the caller's bytes to
+   * `socket.write`, whose callback — passed through by `ws.send` — runs once
+   * the socket is done with them (or with an error when it failed/closed).
+   */
+  sendOwned(frame: Uint8Array, done: (err?: Error | null) => void): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(frame, SEND_BINARY, done);
   }
 
   close(code: number, reason = ''): void {

@@ -119,3 +119,14 @@ test('a failing data step leaves the write pointer alone', (t) => {
   t.is(z.write(Z, 8, false, { processZoneWrite: () => BLK_STS.IOERR }), BLK_STS.IOERR);
   t.is(z.report(Z, 1)[0]?.wp, Z);
 });
+
+test('zone_full: sequential zones start FULL with wp at capacity (null_init_zoned_dev); reset empties them', (t) => {
+  const z = mk({ zoneFull: true, zoneCapacityMiB: 0.5 }); // capacity 1024 of 2048 sectors
+  const r = z.report(0);
+  t.is(r[0]?.cond, C.NOT_WP);
+  t.deepEqual(r.slice(1).map((x) => [x.cond, x.wp - x.start]), Array.from({ length: 7 }, () => [C.FULL, 1024]));
+  t.is(z.write(Z + 1024, 8, false, ok), BLK_STS.IOERR); // FULL: no writes
+  t.is(z.mgmt('reset', Z), BLK_STS.OK);
+  t.is(z.condAt(Z), C.EMPTY);
+  t.is(z.write(Z, 8, false, ok), BLK_STS.OK);
+});

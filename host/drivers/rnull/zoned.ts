@@ -143,8 +143,9 @@ export class ZonedDevice {
         // The last zone may be a runt.
         const len = sector + this.zoneSizeSects > this.capacitySects ? this.capacitySects - sector : this.zoneSizeSects;
         const capacity = Math.min(len, zoneCapSects);
+        // zone_full: FULL with the write pointer at the zone's capacity (null_init_zoned_dev).
         const full = cfg.zoneFull === true;
-        this.zones.push({ start: sector, len, capacity, type: BLK_ZONE_TYPE.SEQWRITE_REQ, wp: full ? sector + len : sector, cond: full ? BLK_ZONE_COND.FULL : BLK_ZONE_COND.EMPTY });
+        this.zones.push({ start: sector, len, capacity, type: BLK_ZONE_TYPE.SEQWRITE_REQ, wp: full ? sector + capacity : sector, cond: full ? BLK_ZONE_COND.FULL : BLK_ZONE_COND.EMPTY });
       }
       sector += this.zoneSizeSects;
     }
