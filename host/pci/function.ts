@@ -375,8 +375,12 @@ class PciFunctionImpl implements PciFunction {
     let cmd = this.command;
     if (opts.memory !== undefined) cmd = opts.memory ? cmd | CMD.MEMORY : cmd & ~CMD.MEMORY;
     if (opts.busMaster !== undefined) cmd = opts.busMaster ? cmd | CMD.BUS_MASTER : cmd & ~CMD.BUS_MASTER;
+    // Turning bus mastering off takes effect for the host's IOMMU at once (before the write
+    // reaches the device); turning it on, once the device has seen it.
+    if ((cmd & CMD.BUS_MASTER) === 0) this.memory.iommu.busMaster = false;
     this.cfgWrite(CFG.COMMAND, 2, cmd);
     const back = (await this.cfgRead32(CFG.COMMAND)) & 0xffff;
+    this.memory.iommu.busMaster = (back & CMD.BUS_MASTER) !== 0 || this.isGone;
     if (this.isGone) return;
     this.command = back;
     const want = cmd & (CMD.MEMORY | CMD.BUS_MASTER);

@@ -193,6 +193,12 @@ export class Iommu {
     return undefined;
   }
 
+  /**
+   * Bus Master Enable as the host last wrote it to the function's command register
+   * (kept by the PCI core). While false every device DMA is refused.
+   */
+  busMaster = true;
+
   /** Recent faults, oldest first. */
   faults(): readonly IommuFault[] {
     return this.ring.slice();
@@ -202,7 +208,11 @@ export class Iommu {
   private check(iova: number, len: number, need: number, dir: 'read' | 'write'): IommuWindow | IommuFault {
     let reason: IommuFault['reason'] | undefined;
     let w: IommuWindow | undefined;
-    if (!Number.isSafeInteger(iova) || iova < 0 || !Number.isSafeInteger(len) || len <= 0) {
+    // PCI 3.0 §6.2.2 (Command bit 2): with Bus Master Enable off the function may not
+    // master the bus, so the platform drops its memory requests whatever the windows say.
+    if (!this.busMaster) {
+      reason = 'bus-master';
+    } else if (!Number.isSafeInteger(iova) || iova < 0 || !Number.isSafeInteger(len) || len <= 0) {
       reason = 'size';
     } else {
       w = this.byPage.get(pageOf(iova));
@@ -264,6 +274,7 @@ function reasonText(r: IommuFault['reason']): string {
     case 'span': return 'access runs past the end of its window';
     case 'perm': return 'window lacks the needed permission';
     case 'size': return 'invalid address or length';
+    case 'bus-master': return 'bus mastering is disabled for the function';
   }
 }
 

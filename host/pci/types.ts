@@ -289,8 +289,11 @@ export interface IommuFault {
   dir: 'read' | 'write';
   iova: number;
   len: number;
-  /** Why: 'unmapped' (no window), 'span' (crosses a window's end), 'perm' (no read/write permission), 'size'. */
-  reason: 'unmapped' | 'span' | 'perm' | 'size';
+  /**
+   * Why: 'unmapped' (no window), 'span' (crosses a window's end), 'perm' (no read/write
+   * permission), 'size', 'bus-master' (the host has Bus Master Enable off for the function).
+   */
+  reason: 'unmapped' | 'span' | 'perm' | 'size' | 'bus-master';
   /** process.hrtime-based monotonic ms. */
   time: number;
 }

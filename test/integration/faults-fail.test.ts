@@ -127,11 +127,10 @@ test.serial('irq-storm: spurious interrupts on used and unused vectors; no error
   await assertNoLeaks(t, host, base);
 });
 
-// Known gap in host/pci (owned by RNVME2, reported in docs/notes/issue7.md): the host applies a device's
-// DMA write inside a mapped window even while its command register has bus mastering off. A device
-// cannot master the bus then (PCI 3.0 §6.2.2, Command bit 2), so the platform should drop it.
-// Flip to `test.serial` once host/pci refuses it.
-test.serial.failing('hostile-dma bus-master-off: with bus mastering off, a device DMA write into a window is refused', async (t) => {
+// Used to go wrong: the host applied a device's DMA write inside a mapped window while its command
+// register had bus mastering off. A device cannot master the bus then (PCI 3.0 §6.2.2, Command bit 2),
+// so the host's IOMMU now drops it.
+test.serial('hostile-dma bus-master-off: with bus mastering off, a device DMA write into a window is refused', async (t) => {
   const { device, host } = await faultyDisk(t, {
     plan: { tickMs: 5, rules: [{ id: 'bme-off', on: 'timer', trigger: { kind: 'once' }, action: { type: 'hostile-dma', kind: 'bus-master-off', len: 64 } }] },
   });
