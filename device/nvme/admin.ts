@@ -13,6 +13,8 @@ import { NSID_BROADCAST } from '../../src/spec/nvm.ts';
 import { SQES_LOG2, CQES_LOG2, IDENTIFY_SIZE } from '../../src/spec/sizes.ts';
 import { MAX_NAMESPACES } from './options.ts';
 import { getFeatures, setFeatures, transferOut } from './features.ts';
+import { mapData, fromHost } from './dma.ts';
+import { FID, FEAT_CDW10, SEL, FEAT_CAP } from '../../src/spec/features.ts';
 import { identifyController, identifyNamespace, activeNsList, nsDescriptors, LBA_FORMATS } from './identify.ts';
 import { smartLog, fwSlotLog, changedNsLog, cmdEffectsLog, LOG_SIZES } from './logs.ts';
 
@@ -36,13 +38,82 @@ export function adminCommand(c: NvmeController, req: Req): number {
     case ADMIN.CREATE_IO_CQ: return createCq(c, req);
     case ADMIN.IDENTIFY: return identify(c, req);
     case ADMIN.ABORT: return abort(c, req);
-    case ADMIN.SET_FEATURES: return setFeatures(c, req);
-    case ADMIN.GET_FEATURES: return getFeatures(c, req);
+    case ADMIN.SET_FEATURES:
+      return (s.cdw10 & FEAT_CDW10.FID_MASK) === FID.HOST_BEHAVIOR ? setHostBehavior(c, req) : setFeatures(c, req);
+    case ADMIN.GET_FEATURES:
+      return (s.cdw10 & FEAT_CDW10.FID_MASK) === FID.HOST_BEHAVIOR ? getHostBehavior(c, req) : getFeatures(c, req);
     case ADMIN.ASYNC_EVENT_REQUEST: return c.aer.submit(req) ?? PENDING;
     case ADMIN.DOORBELL_BUFFER_CONFIG: return doorbellBufferConfig(c, req);
     case ADMIN.FORMAT_NVM: return formatNvm(c, req);
     default: return dnr(S.INVALID_OPCODE);
   }
+}
+
+// ─────────────── Host Behavior Support (Feature 16h, NVMe 2.0 §5.27.1.18) ───────────────
+
+/** The 512-byte Host Behavior Support data structure; byte 0 = ACRE (Advanced Command Retry Enable). */
+export const HOST_BEHAVIOR_SIZE = 512;
+const HBS_ACRE = 0;
+
+/**
+ * Feature 16h's current value per controller, tagged with the controller
+ * epoch: like every non-saveable feature it returns to its default (all
+ * zero) on a Controller Level Reset (§3.7.2).
+ */
+const hostBehavior = new WeakMap<NvmeController, { epoch: number; data: Uint8Array }>();
+
+/** Current Host Behavior Support data (zeros unless the host set it since the last reset). */
+export function hostBehaviorData(c: NvmeController): Uint8Array {
+  const hb = hostBehavior.get(c);
+  return hb !== undefined && hb.epoch === c.epoch ? hb.data : new Uint8Array(HOST_BEHAVIOR_SIZE);
+}
+
+/** ACRE set: the host accepts a non-zero CRD in completion statuses (CRDT1..3 delays). */
+export function acreEnabled(c: NvmeController): boolean {
+  return (hostBehaviorData(c)[HBS_ACRE] ?? 0) === 1;
+}
+
+/** Not namespace specific, not saveable: the common Get/Set checks of features.ts for this FID. */
+function hostBehaviorCheck(req: Req, isSet: boolean): number | undefined {
+  const nsid = req.sqe.nsid;
+  if (isSet && (req.sqe.cdw10 & FEAT_CDW10.SV) !== 0) return dnr(S.FEATURE_NOT_SAVEABLE);
+  if (nsid !== 0 && nsid !== NSID_BROADCAST) {
+    if (nsid > MAX_NAMESPACES) return dnr(S.INVALID_NAMESPACE_OR_FORMAT);
+    if (isSet) return dnr(S.FEATURE_NOT_NS_SPECIFIC);
+  }
+  return undefined;
+}
+
+function setHostBehavior(c: NvmeController, req: Req): number {
+  const bad = hostBehaviorCheck(req, true);
+  if (bad !== undefined) return bad;
+  const data = new Uint8Array(HOST_BEHAVIOR_SIZE);
+  const epoch = c.epoch;
+  mapData(c, req, HOST_BEHAVIOR_SIZE, false, (st) => {
+    if (st !== S.SUCCESS) return complete(c, req, st);
+    fromHost(c, req, data, (st2) => {
+      if (st2 !== S.SUCCESS) return complete(c, req, st2);
+      // ACRE is one bit in a byte: other values are reserved. LBAFEE (byte 2)
+      // needs Extended LBA Formats, which this controller does not offer.
+      if ((data[HBS_ACRE] ?? 0) > 1 || (data[2] ?? 0) !== 0) return complete(c, req, dnr(S.INVALID_FIELD));
+      if (epoch === c.epoch) hostBehavior.set(c, { epoch, data });
+      complete(c, req, S.SUCCESS);
+    });
+  });
+  return PENDING;
+}
+
+function getHostBehavior(c: NvmeController, req: Req): number {
+  const bad = hostBehaviorCheck(req, false);
+  if (bad !== undefined) return bad;
+  const sel = (req.sqe.cdw10 >> FEAT_CDW10.SEL_SHIFT) & FEAT_CDW10.SEL_MASK;
+  if (sel === SEL.SUPPORTED_CAPS) {
+    complete(c, req, S.SUCCESS, FEAT_CAP.CHANGEABLE);
+    return PENDING;
+  }
+  if (sel > SEL.SUPPORTED_CAPS) return dnr(S.INVALID_FIELD);
+  const data = sel === SEL.CURRENT ? hostBehaviorData(c) : new Uint8Array(HOST_BEHAVIOR_SIZE);
+  return transferOut(c, req, data, 0);
 }
 
 /** Create I/O Completion Queue (§5.3). Checks in QEMU's order. */

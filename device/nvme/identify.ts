@@ -30,6 +30,10 @@ export function identifyController(c: NvmeController): Uint8Array {
   putBf(b, 0, ID_CTRL.VER, c.vs);
   putBf(b, 0, ID_CTRL.OAES, OAES.NS_ATTR); // so a Linux-like host keeps an AER outstanding
   putBf(b, 0, ID_CTRL.CNTRLTYPE, CNTRLTYPE.IO);
+  // §5.15.2.2: Command Retry Delay Times, in 100 ms units, selected by a status's CRD field.
+  putBf(b, 0, ID_CTRL.CRDT1, cfg.crdt[0]);
+  putBf(b, 0, ID_CTRL.CRDT2, cfg.crdt[1]);
+  putBf(b, 0, ID_CTRL.CRDT3, cfg.crdt[2]);
   putBf(b, 0, ID_CTRL.OACS, OACS.FORMAT | (cfg.dbcs ? OACS.DBBUF : 0));
   putBf(b, 0, ID_CTRL.ACL, ABORT_LIMIT - 1); // 0's based
   putBf(b, 0, ID_CTRL.AERL, cfg.aerl);

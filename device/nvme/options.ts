@@ -17,6 +17,9 @@ export const NVME_OPTIONS: readonly OptionSpec[] = [
   { name: 'vwc', type: 'bool', default: true, doc: 'Volatile write cache present (Identify VWC, Feature 06h)' },
   { name: 'dbcs', type: 'bool', default: true, doc: 'Doorbell Buffer Config (shadow doorbells, OACS bit 8)' },
   { name: 'burst', type: 'int', default: 32, min: 1, max: 65536, doc: 'SQEs fetched per SQ per arbitration round (capped by Feature 01h AB)' },
+  { name: 'crdt1', type: 'int', default: 0, min: 0, max: 65535, doc: 'Identify CRDT1: Command Retry Delay for CRD=1, in 100 ms units' },
+  { name: 'crdt2', type: 'int', default: 0, min: 0, max: 65535, doc: 'Identify CRDT2: Command Retry Delay for CRD=2, in 100 ms units' },
+  { name: 'crdt3', type: 'int', default: 0, min: 0, max: 65535, doc: 'Identify CRDT3: Command Retry Delay for CRD=3, in 100 ms units' },
 ];
 
 export const NVME_NS_OPTIONS: readonly OptionSpec[] = [
@@ -49,6 +52,8 @@ export interface NvmeConfig {
   vwc: boolean;
   dbcs: boolean;
   burst: number;
+  /** Identify CRDT1..3 (NVMe 1.4 §5.15.2.2), 100 ms units; a host sets ACRE (Feature 16h) to get CRD in statuses. */
+  crdt: [number, number, number];
   namespaces: NsConfig[];
 }
 
@@ -58,7 +63,7 @@ export const DEFAULT_NS: NsConfig = { nsid: 1, sizeBytes: 1 << 30, blockSize: 40
 export function nvmeConfig(over: Partial<NvmeConfig> = {}): NvmeConfig {
   return {
     serial: 'NVMELAB0001', model: 'nvmelab NVMe Ctrl', maxIoQpairs: 64, msixQsize: 65, mqes: 2047, mdts: 7, aerl: 3,
-    aerMaxQueued: 64, cmbSizeMb: 0, vwc: true, dbcs: true, burst: 32, namespaces: [{ ...DEFAULT_NS }], ...over,
+    aerMaxQueued: 64, cmbSizeMb: 0, vwc: true, dbcs: true, burst: 32, crdt: [0, 0, 0], namespaces: [{ ...DEFAULT_NS }], ...over,
   };
 }
 
@@ -88,7 +93,8 @@ export function configFromOptions(o: DeviceOptions, children: readonly ChildDevi
   const cfg = nvmeConfig({
     serial: o.str('serial'), model: o.str('model'), maxIoQpairs: o.int('max_ioqpairs'), msixQsize: o.int('msix_qsize'),
     mqes: o.int('mqes'), mdts: o.int('mdts'), aerl: o.int('aerl'), aerMaxQueued: o.int('aer_max_queued'),
-    cmbSizeMb: o.int('cmb_size_mb'), vwc: o.bool('vwc'), dbcs: o.bool('dbcs'), burst: o.int('burst'), namespaces,
+    cmbSizeMb: o.int('cmb_size_mb'), vwc: o.bool('vwc'), dbcs: o.bool('dbcs'), burst: o.int('burst'),
+    crdt: [o.int('crdt1'), o.int('crdt2'), o.int('crdt3')], namespaces,
   });
   if (cfg.cmbSizeMb > 0 && (cfg.cmbSizeMb & (cfg.cmbSizeMb - 1)) !== 0) {
     throw new OptionError(`-device nvme: option 'cmb_size_mb': ${cfg.cmbSizeMb} must be a power of two (it is a BAR)`);

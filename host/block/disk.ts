@@ -28,6 +28,10 @@ export class GenDisk<PDU = unknown, HctxData = unknown> extends RequestQueue {
     super({ name: opts.name, tagSet: opts.tagSet as unknown as TagSet<unknown, unknown>, capacitySectors: opts.capacitySectors, limits: opts.limits, scheduler: opts.scheduler });
     this.reportZonesFn = opts.reportZones;
     if (opts.autoPoll === false) this.autoPoll = false;
+    if (opts.ioPollDelay !== undefined) {
+      if (!Number.isInteger(opts.ioPollDelay) || opts.ioPollDelay < -1) throw new RangeError(`invalid ioPollDelay ${opts.ioPollDelay} (-1, 0 or µs)`);
+      this.ioPollDelay = opts.ioPollDelay;
+    }
     if (this.limits.zoned === 'host-managed' && this.reportZonesFn === undefined) {
       this.tagSet.detachQueue(this);
       throw new RangeError('invalid gendisk: a host-managed zoned disk needs reportZones');

@@ -96,15 +96,23 @@ export class Hctx implements HwQueue {
   busyStreak = 0;
   delayTimer: NodeJS.Timeout | null = null;
   pollScheduled = false;
+  /** Hybrid polling: the coalesced sleep before the next poll (one per hctx, not per request). */
+  pollTimer: NodeJS.Timeout | null = null;
+  /** Hybrid polling: mean dispatch → completion time (ms, EWMA) of this poll hctx; 0 = no sample yet. */
+  pollMeanMs = 0;
+  /** Hybrid polling: end of the current spin (ms, performance.now); 0 = not spinning. */
+  pollSpinEnd = 0;
   dead = false;
   readonly batch: Request[] = [];
   readonly runNow: () => void;
   readonly pollNow: () => void;
+  readonly pollWake: () => void;
   constructor(readonly queue: RequestQueue, readonly index: number, readonly type: HctxType, readonly tags: Tags, sched: HctxSched, share: ShareUser) {
     this.sched = sched;
     this.share = share;
     this.runNow = () => { this.runScheduled = false; this.queue.runHctx(this); };
     this.pollNow = () => { this.pollScheduled = false; this.queue.pollHctx(this); };
+    this.pollWake = () => { this.pollTimer = null; this.queue.pollHctx(this); };
   }
   get diskName(): string { return this.queue.name; }
   tagToRq(tag: number, generation?: number): RequestRef | undefined {
@@ -186,6 +194,12 @@ export class RequestQueue {
    * driver's timeout handler), like io_uring IOPOLL.
    */
   autoPoll = true;
+  /**
+   * /sys/block/<dev>/queue/io_poll_delay (µs): -1 classic polling (poll every
+   * event-loop turn while busy), 0 adaptive hybrid (sleep half the mean
+   * completion time first), > 0 a fixed hybrid sleep. Default 0.
+   */
+  ioPollDelay = 0;
   nomerges = 0;
   rqAffinity = 1;
   nrRequests: number;
@@ -294,6 +308,7 @@ export class RequestQueue {
     h.dead = true;
     if (h.share.active) { h.share.active = false; h.tags.activeQueues--; this.wakeTagWaiters(h.tags); }
     if (h.delayTimer !== null) { clearTimeout(h.delayTimer); h.delayTimer = null; }
+    if (h.pollTimer !== null) { clearTimeout(h.pollTimer); h.pollTimer = null; }
     const i = h.tags.waiters.indexOf(h);
     if (i >= 0) h.tags.waiters.splice(i, 1);
     const ops = this.tagSet.ops;
@@ -804,6 +819,7 @@ export class RequestQueue {
     if (status !== BLK_STS.OK && (rq.flags & REQ_FLAG.QUIET) === 0 && reason !== ENDED_ABORT) {
       this.log.warn(`${BLK_STS_INFO[status].desc} error, dev ${this.name}, sector ${rq.sector} op 0x${rq.op.toString(16)}:(${REQ_OP_NAME[rq.op]}) flags 0x${rq.flags.toString(16)} phys_seg ${rq.nrSegs}`);
     }
+    if (h.type === 'poll' && !rq.timedOut) this.samplePollTime(h, rq);
     this.acctDone(rq);
     let bio = rq.bioHead;
     const result = rq.resultSector;
@@ -1113,9 +1129,42 @@ export class RequestQueue {
   // holds the event loop: blk_hctx_poll's need_resched exit, always taken):
   //  - the submitter: BlockDevice.poll() / RequestQueue.poll() (bio_poll,
   //    io_uring IOPOLL) reaps synchronously and returns what it found;
-  //  - with autoPoll (default) the core also polls each busy poll hctx once
-  //    per event-loop turn (setImmediate) until it has no request in flight,
-  //    so promise users of a poll queue need not poll themselves.
+  //  - with autoPoll (default) the core also polls each busy poll hctx until
+  //    it has no request in flight, so promise users need not poll themselves.
+  //    How often is io_poll_delay's choice (Linux blk_mq_poll_hybrid):
+  //      -1  classic: once per event-loop turn (setImmediate) — the lowest
+  //          latency, but the loop never sleeps: a whole core while busy;
+  //       0  hybrid, adaptive: after a dispatch, sleep about half the hctx's
+  //          mean completion time (one timer per hctx, not per request),
+  //          then poll; a poll that finds nothing means the requests are due,
+  //          so poll every turn until one completes (at most about as long
+  //          as the sleep, then sleep again), then sleep again. No sample
+  //          yet ⇒ classic (as Linux without stats);
+  //      >0  hybrid with a fixed sleep of that many µs.
+  //    Node timers have 1 ms resolution, so a hybrid sleep is ≥ 1 ms: on a
+  //    device faster than that, hybrid trades latency for CPU (use -1 for
+  //    the lowest latency).
+
+  /** EWMA weight of a new completion-time sample (1/8, like a TCP srtt). */
+  private static readonly POLL_EWMA = 0.125;
+
+  /** Dispatch → completion time of a request ended on a poll hctx, into the hctx's mean. */
+  private samplePollTime(h: Hctx, rq: Request): void {
+    const timeout = rq.timeoutMs > 0 ? rq.timeoutMs : this.timeoutMs;
+    this.tick();
+    // rq.deadline = dispatch time + timeout (set in dispatchBatch; not re-armed unless timedOut).
+    const dt = (this.clk[0] as number) - (rq.deadline - timeout);
+    if (!(dt >= 0 && dt < timeout)) return;
+    h.pollMeanMs = h.pollMeanMs === 0 ? dt || 0.001 : h.pollMeanMs + (dt - h.pollMeanMs) * RequestQueue.POLL_EWMA;
+  }
+
+  /** The hybrid sleep before polling `h`, in ms; 0 = poll next turn (classic). */
+  private pollSleepMs(h: Hctx): number {
+    const d = this.ioPollDelay;
+    if (d < 0) return 0;
+    if (d > 0) return Math.max(1, d / 1000);
+    return h.pollMeanMs > 0 ? Math.max(1, h.pollMeanMs / 2) : 0;
+  }
 
   /**
    * Poll the 'poll' hctx mapped to `cpu` (every poll hctx when cpu < 0) once,
@@ -1154,16 +1203,37 @@ export class RequestQueue {
   /** Number of Operations.poll calls so far (tests, stats). */
   pollCalls = 0;
 
+  /** A request started on poll hctx `h`: make sure a poll is coming (the sleep, or the next turn). */
   schedulePoll(h: Hctx): void {
-    if (h.pollScheduled || h.dead || !this.autoPoll) return;
+    if (h.pollScheduled || h.pollTimer !== null || h.dead || !this.autoPoll) return;
+    const ms = this.pollSleepMs(h);
+    if (ms > 0) h.pollTimer = setTimeout(h.pollWake, ms);
+    else this.pollNextTurn(h);
+  }
+  private pollNextTurn(h: Hctx): void {
+    if (h.pollScheduled) return;
     h.pollScheduled = true;
     setImmediate(h.pollNow);
   }
   pollHctx(h: Hctx): void {
     if (h.dead || !this.autoPoll) return;
-    this.pollOnce(h);
+    const found = this.pollOnce(h);
+    // Completions may dispatch more (schedulePoll from acctStart arms the sleep).
     if (this.nCpl > 0) this.flushCompletions();
-    if (h.nrActive > 0) this.schedulePoll(h);
+    if (found > 0) h.pollSpinEnd = 0;
+    if (h.nrActive === 0 || h.pollScheduled || h.pollTimer !== null) return;
+    // Found some: what is left was dispatched later, sleep again.
+    if (found > 0) { this.schedulePoll(h); return; }
+    // Found none: the requests are due, poll each turn — for at most about
+    // as long as the sleep was, then sleep again. On a shared machine an
+    // unbounded spin starves the device of the CPU it needs to complete.
+    const ms = this.pollSleepMs(h);
+    if (ms === 0) { this.pollNextTurn(h); return; }
+    const now = performance.now();
+    if (h.pollSpinEnd === 0) h.pollSpinEnd = now + ms;
+    if (now < h.pollSpinEnd) { this.pollNextTurn(h); return; }
+    h.pollSpinEnd = 0;
+    h.pollTimer = setTimeout(h.pollWake, ms);
   }
 
   // ────────────────────────────── accounting ──────────────────────────────
@@ -1283,6 +1353,7 @@ export class RequestQueue {
       case 'iostats': return this.iostats ? '1' : '0';
       case 'rq_affinity': return String(this.rqAffinity);
       case 'io_poll': return this.tagSet.hasPollQueues ? '1' : '0';
+      case 'io_poll_delay': return String(this.ioPollDelay);
       case 'nr_hw_queues': return String(this.hctxs.length);
       default: throw new RangeError(`unknown queue attribute ${String(attr)}`);
     }
@@ -1315,6 +1386,12 @@ export class RequestQueue {
       case 'io_timeout': this.timeoutMs = int(1, 2 ** 31 - 1); return;
       case 'iostats': this.iostats = int(0, 1) === 1; return;
       case 'rq_affinity': this.rqAffinity = int(0, 2); return;
+      case 'io_poll_delay': {
+        // -1 classic, 0 adaptive hybrid, > 0 fixed sleep in µs (Linux queue_poll_delay_store).
+        this.ioPollDelay = int(-1, 10_000_000);
+        // A pending sleep follows the new setting at its next wake-up.
+        return;
+      }
       case 'discard_max_bytes': {
         if (this.limits.maxDiscardSectors === 0) throw new RangeError('discard_max_bytes: discard not supported');
         const b = int(this.limits.logicalBlockSize, Number.MAX_SAFE_INTEGER);

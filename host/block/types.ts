@@ -444,6 +444,8 @@ export interface GenDiskOptions<PDU = unknown, HctxData = unknown> {
    * false: REQ_POLLED completions only through BlockDevice.poll() (IOPOLL).
    */
   autoPoll?: boolean;
+  /** Initial io_poll_delay: -1 classic, 0 adaptive hybrid (default), > 0 fixed sleep in µs. */
+  ioPollDelay?: number;
 }
 
 export type SchedulerName = 'none' | 'mq-deadline';
@@ -469,7 +471,8 @@ export interface DiskStat {
 /**
  * /sys/block/<dev>/queue/* attribute names. Writable: nr_requests, scheduler,
  * max_sectors_kb, write_cache, nomerges, io_timeout, iostats, rq_affinity,
- * discard_max_bytes. Values are strings as sysfs shows them.
+ * discard_max_bytes, io_poll_delay (-1 classic polling, 0 adaptive hybrid
+ * (default), > 0 fixed hybrid sleep in µs). Values are strings as sysfs shows them.
  */
 export type QueueAttr =
   | 'nr_requests' | 'scheduler' | 'logical_block_size' | 'physical_block_size' | 'hw_sector_size'
@@ -477,7 +480,7 @@ export type QueueAttr =
   | 'virt_boundary_mask' | 'discard_granularity' | 'discard_max_bytes' | 'discard_max_hw_bytes'
   | 'write_zeroes_max_bytes' | 'write_cache' | 'fua' | 'rotational' | 'zoned' | 'chunk_sectors'
   | 'nr_zones' | 'max_open_zones' | 'max_active_zones' | 'zone_append_max_bytes' | 'nomerges'
-  | 'io_timeout' | 'iostats' | 'rq_affinity' | 'io_poll' | 'nr_hw_queues';
+  | 'io_timeout' | 'iostats' | 'rq_affinity' | 'io_poll' | 'io_poll_delay' | 'nr_hw_queues';
 
 // ───────────────────────────── user-facing ─────────────────────────────
 

@@ -22,7 +22,7 @@ export function uint(buf: Uint8Array, f: ByteField): number {
   return v;
 }
 
-/** ASCII field, trailing spaces and NULs trimmed (nvme-cli prints it space padded; JSON trimmed). */
+/** ASCII field, trailing spaces and NULs trimmed (fw-log revisions, `nvme list`'s sysfs-style strings). */
 export function ascii(buf: Uint8Array, f: ByteField): string {
   let s = '';
   for (let i = 0; i < f.size; i++) {
@@ -30,6 +30,22 @@ export function ascii(buf: Uint8Array, f: ByteField): string {
     s += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : c === 0 ? '\0' : '.';
   }
   return s.replace(/[\0 ]+$/, '');
+}
+
+/**
+ * ASCII field as nvme-cli's id-ctrl prints it (`"%-.*s"` over the field): the
+ * bytes up to the first NUL, space padding kept. SN/MN/FR are space padded by
+ * definition (NVMe 2.0 Base §5.17.2.1, Identify Controller bytes 23:04, 63:24,
+ * 71:64), so `jq .sn` sees e.g. "nvmelab0            " exactly as with nvme-cli.
+ */
+export function asciiPadded(buf: Uint8Array, f: ByteField): string {
+  let s = '';
+  for (let i = 0; i < f.size; i++) {
+    const c = buf[f.off + i] ?? 0;
+    if (c === 0) break;
+    s += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '.';
+  }
+  return s;
 }
 
 function hexBytes(buf: Uint8Array, off: number, len: number): string {
@@ -95,7 +111,7 @@ const powerScale = (b: number): number => (b >> 6) & 3;
 export function idCtrlJson(buf: Uint8Array): JsonObject {
   need(buf, 4096, 'identify controller');
   const o: JsonObject = {};
-  for (const [k, f, kind] of CTRL_FIELDS) o[k] = kind === 'str' ? ascii(buf, f) : kind === 'uuid' ? uuidString(buf, f.off) : uint(buf, f);
+  for (const [k, f, kind] of CTRL_FIELDS) o[k] = kind === 'str' ? asciiPadded(buf, f) : kind === 'uuid' ? uuidString(buf, f.off) : uint(buf, f);
   const nqn = buf.subarray(ID_CTRL.SUBNQN.off, ID_CTRL.SUBNQN.off + ID_CTRL.SUBNQN.size);
   const nul = nqn.indexOf(0);
   const subnqn = Buffer.from(nul < 0 ? nqn : nqn.subarray(0, nul)).toString('utf8');

@@ -125,8 +125,8 @@ export const NVME_COMMANDS: CommandDef[] = [
           const nj = idNsJson(dataOf(idn, 'identify namespace'));
           const f = nsFormat(nj);
           rows.push({
-            NameSpace: ns.nsid, DevicePath: `/dev/${ns.disk}`, GenericPath: `/dev/ng${c.name.slice(4)}n${ns.nsid}`, Firmware: String(cj.fr),
-            Index: index, ModelNumber: String(cj.mn), SerialNumber: String(cj.sn),
+            NameSpace: ns.nsid, DevicePath: `/dev/${ns.disk}`, GenericPath: `/dev/ng${c.name.slice(4)}n${ns.nsid}`, Firmware: String(cj.fr).trimEnd(),
+            Index: index, ModelNumber: String(cj.mn).trimEnd(), SerialNumber: String(cj.sn).trimEnd(),
             UsedBytes: Number(nj.nuse) * f.lbaBytes, MaximumLBA: Number(nj.nsze), PhysicalSize: Number(nj.nsze) * f.lbaBytes, SectorSize: f.lbaBytes,
           });
         }

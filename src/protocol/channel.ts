@@ -14,7 +14,7 @@
 // across the outgoing request queue (see maxQueued).
 import type { Logger } from '../util/log.ts';
 import { silentLogger } from '../util/log.ts';
-import { arrayHeaderLength, decodeFrame, encodeMessage } from './codec.ts';
+import { arrayHeaderLength, decodeFrame, encodeMessageTransient } from './codec.ts';
 import { ChannelClosedError, ProtocolError, protocolError, type ErrorCode } from './errors.ts';
 import {
   CloseCode, DEFAULT_MAX_FRAME, DEFAULT_MAX_OUTSTANDING, FRAME_ENVELOPE, MAX_ID, MAX_MAX_FRAME,
@@ -151,13 +151,17 @@ const MAX_LOGGED_MALFORMED = 20;
  * callback) that it no longer refers to it: ws sends Buffers without copying
  * and the socket may hold them until written. Allocating one per frame was a
  * large-object allocation per frame (docs/perf.md "Device data path").
+ * Messages are copied into it when sent (corkChunk), so the encoder's output
+ * can be transient and the frame needs no second copy at flush.
  */
 interface FrameBuf {
   readonly buf: Buffer;
   readonly done: (err?: Error | null) => void;
 }
-/** Frames up to this size come from Node's Buffer pool (allocUnsafe below 4 KiB is a slice of a shared slab). */
-const POOLED_FRAME_MIN = 4096;
+/** Bytes kept free before a frame's first message: the largest msgpack array header (array32). */
+const FRAME_HEADROOM = 5;
+/** Smallest frame buffer (a turn's small messages usually fit). */
+const MIN_FRAME_BUF = 16 * 1024;
 /** Idle frame buffers kept per size class (at least 2). */
 const FRAME_POOL_BYTES_PER_CLASS = 4 * 1024 * 1024;
 
@@ -191,8 +195,11 @@ export class Channel {
   private readonly pending = new Map<number, Pending>();
   // Free frame buffers by power-of-two class (index = log2 size), see takeFrameBuf.
   private readonly freeFrames: FrameBuf[][] = [];
-  // Cork: encoded messages waiting for the end of this turn.
-  private cork: Uint8Array[] = [];
+  // Cork: the messages sent this turn, copied at once into one frame buffer
+  // after FRAME_HEADROOM bytes (room for the array header written at flush).
+  private corkBuf: FrameBuf | undefined;
+  private corkEnd = FRAME_HEADROOM;
+  private corkCount = 0;
   private corkBytes = 0;
   private flushScheduled: NodeJS.Immediate | undefined;
   // Wait queue (FIFO) for messages behind a request over the peer's cap. id -1 = posted.
@@ -341,7 +348,7 @@ export class Channel {
     }
     const id = this.allocId();
     msg.id = id;
-    const chunk = encodeMessage(msg);
+    const chunk = encodeMessageTransient(msg);
     if (chunk.length + 5 > this.frameLimit) {
       cb(protocolError('size', `${msg.t} of ${chunk.length} bytes does not fit maxFrame ${this.frameLimit}`), undefined);
       return;
@@ -372,7 +379,7 @@ export class Channel {
     }
     if (!maySend(this.side, msg.t)) throw protocolError('unknown_type', `the ${this.side} may not send ${msg.t}`);
     if (msg.id !== undefined) throw protocolError('state', 'post() sends without id; use request() for an answered region_write');
-    const chunk = encodeMessage(msg);
+    const chunk = encodeMessageTransient(msg);
     if (chunk.length + 5 > this.frameLimit) {
       throw protocolError('size', `${msg.t} of ${chunk.length} bytes does not fit maxFrame ${this.frameLimit} (split it, see maxPayload)`);
     }
@@ -390,37 +397,33 @@ export class Channel {
       clearImmediate(this.flushScheduled);
       this.flushScheduled = undefined;
     }
-    const n = this.cork.length;
-    if (n === 0) return;
-    let frame: Uint8Array;
-    let owned: FrameBuf | undefined;
-    if (n === 1) {
-      frame = this.cork[0] ?? new Uint8Array(0);
-    } else {
-      const hl = arrayHeaderLength(n);
-      const size = hl + this.corkBytes;
-      // Not zero-filled: every byte is written below. Large frames reuse a buffer
-      // the transport has finished with (see FrameBuf); small ones come from Node's pool.
-      if (size > POOLED_FRAME_MIN && this.transport.sendOwned !== undefined) {
-        owned = this.takeFrameBuf(size);
-        frame = owned.buf.subarray(0, size);
-      } else {
-        frame = Buffer.allocUnsafe(size);
-      }
-      writeArrayHeader(frame, n);
-      let pos = hl;
-      for (const c of this.cork) {
-        frame.set(c, pos);
-        pos += c.length;
-      }
-    }
+    const n = this.corkCount;
+    const fb = this.corkBuf;
+    if (n === 0 || fb === undefined) return;
+    // One message goes alone (a map); several as an array (PROTOCOL.md "Frames"),
+    // its header written right before the first message.
+    const hl = n === 1 ? 0 : arrayHeaderLength(n);
+    const start = FRAME_HEADROOM - hl;
+    if (n > 1) writeArrayHeader(fb.buf.subarray(start, FRAME_HEADROOM), n);
+    const frame = fb.buf.subarray(start, this.corkEnd);
     this.counters.framesOut++;
     this.counters.msgsOut += n;
     this.counters.bytesOut += frame.length;
-    this.cork = [];
+    this.corkBuf = undefined;
+    this.corkEnd = FRAME_HEADROOM;
+    this.corkCount = 0;
     this.corkBytes = 0;
-    if (owned !== undefined && this.transport.sendOwned !== undefined) this.transport.sendOwned(frame, owned.done);
-    else this.transport.send(frame);
+    if (this.transport.sendOwned !== undefined) {
+      this.transport.sendOwned(frame, fb.done);
+      return;
+    }
+    // A transport that may keep the bytes without telling when it is done
+    // (e.g. a wrapper forwarding only send): give it an exact copy (small
+    // ones come from Node's Buffer pool) and keep the cork buffer.
+    const copy = Buffer.allocUnsafe(frame.length);
+    copy.set(frame, 0);
+    fb.done();
+    this.transport.send(copy);
   }
 
   /** A free frame buffer of at least `size` bytes (power-of-two classes), or a new one. */
@@ -491,7 +494,8 @@ export class Channel {
     const waiting = this.waitChunks.length - this.waitHead;
     if (waiting > 0 || (p !== undefined && this.counters.inFlight >= this.peerMaxOutstanding)) {
       if (waiting >= this.maxQueued) return false;
-      this.waitChunks.push(chunk);
+      // A copy: chunk may be the encoder's transient buffer (Buffer.from copies; Buffer#slice would not).
+      this.waitChunks.push(Buffer.from(chunk));
       this.waitIds.push(id);
       this.counters.queued = waiting + 1;
       if (p !== undefined) this.counters.requestsQueued++;
@@ -505,12 +509,28 @@ export class Channel {
     return true;
   }
 
+  /** Copy an encoded message into this turn's frame (chunk may be transient). */
   private corkChunk(chunk: Uint8Array): void {
     // Split so that no frame exceeds the negotiated maxFrame.
-    if (this.cork.length > 0 && arrayHeaderLength(this.cork.length + 1) + this.corkBytes + chunk.length > this.frameLimit) {
+    if (this.corkCount > 0 && arrayHeaderLength(this.corkCount + 1) + this.corkBytes + chunk.length > this.frameLimit) {
       this.flush();
     }
-    this.cork.push(chunk);
+    let fb = this.corkBuf;
+    const end = this.corkEnd + chunk.length;
+    if (fb === undefined) {
+      fb = this.takeFrameBuf(Math.max(end, MIN_FRAME_BUF));
+      this.corkBuf = fb;
+    } else if (end > fb.buf.length) {
+      // Outgrown (never sent yet): move to a larger buffer, recycle this one.
+      const bigger = this.takeFrameBuf(Math.max(end, 2 * fb.buf.length));
+      bigger.buf.set(fb.buf.subarray(0, this.corkEnd), 0);
+      fb.done();
+      fb = bigger;
+      this.corkBuf = fb;
+    }
+    fb.buf.set(chunk, this.corkEnd);
+    this.corkEnd = end;
+    this.corkCount++;
     this.corkBytes += chunk.length;
     if (this.flushScheduled === undefined) this.flushScheduled = setImmediate(this.flushCb);
   }
@@ -573,12 +593,12 @@ export class Channel {
   }
 
   private sendAnswer(msg: OkMsg | ErrMsg): void {
-    let chunk = encodeMessage(msg);
+    let chunk = encodeMessageTransient(msg);
     if (chunk.length + 5 > this.frameLimit) {
       // A handler answered with more data than fits: tell the peer instead of
       // sending a frame it must refuse (PROTOCOL.md "DMA size").
       this.counters.errSent++;
-      chunk = encodeMessage({ t: 'err', id: msg.id, code: 'size', msg: `answer of ${chunk.length} bytes exceeds maxFrame ${this.frameLimit}` });
+      chunk = encodeMessageTransient({ t: 'err', id: msg.id, code: 'size', msg: `answer of ${chunk.length} bytes exceeds maxFrame ${this.frameLimit}` });
     }
     // Answers never wait for the peer's cap (they free the peer's slots), but
     // keep order behind anything already waiting.
@@ -804,7 +824,10 @@ export class Channel {
       clearImmediate(this.flushScheduled);
       this.flushScheduled = undefined;
     }
-    this.cork = [];
+    if (this.corkBuf !== undefined) this.corkBuf.done(); // never sent
+    this.corkBuf = undefined;
+    this.corkEnd = FRAME_HEADROOM;
+    this.corkCount = 0;
     this.corkBytes = 0;
     this.waitChunks = [];
     this.waitIds = [];

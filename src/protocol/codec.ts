@@ -30,8 +30,21 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
  * Anything unusual (other types, fields out of range) goes through msgpackr.
  */
 export function encodeMessage(msg: Message): Uint8Array {
-  const start = encodeHot(msg);
+  const start = encodeHot(msg, false);
   if (start >= 0) return slab.subarray(start, slabPos);
+  return packr.pack(msg);
+}
+
+/**
+ * The same bytes as encodeMessage, but a hot-type message is written into
+ * one reusable scratch buffer: the result is valid only until the next call
+ * (copy it before that). For a sender that copies at once (the Channel's
+ * cork); it saves the slab refills that made large payloads cost an
+ * allocation each.
+ */
+export function encodeMessageTransient(msg: Message): Uint8Array {
+  const start = encodeHot(msg, true);
+  if (start >= 0) return scratch.subarray(0, scratchEnd);
   return packr.pack(msg);
 }
 
@@ -42,6 +55,9 @@ export function encodeMessage(msg: Message): Uint8Array {
 const SLAB_SIZE = 256 * 1024;
 let slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabPos = 0;
+// encodeMessageTransient's buffer: overwritten by every call, grown on demand.
+let scratch: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let scratchEnd = 0;
 
 /** fixstr bytes of an ASCII string shorter than 32 characters. */
 function fixstr(text: string): Uint8Array {
@@ -76,8 +92,12 @@ function okBytes(b: unknown): boolean {
   return b instanceof Uint8Array;
 }
 
-/** Encode a hot-type message at the slab's end; returns its start, or -1 to use the generic encoder. */
-function encodeHot(m: Message): number {
+/**
+ * Encode a hot-type message at the slab's end (or at the start of the
+ * scratch buffer when `transient`); returns its start, or -1 to use the
+ * generic encoder.
+ */
+function encodeHot(m: Message, transient: boolean): number {
   let size: number;
   // Upper bounds: map header 1, t 1+13, id 3+5, region 7+7, off/len/iova 5+9, vec 4+5, data 5+5+bytes.
   switch (m.t) {
@@ -110,14 +130,22 @@ function encodeHot(m: Message): number {
     default:
       return -1;
   }
-  if (slabPos + size > slab.length) {
-    slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, size));
-    slabPos = 0;
+  let b: Buffer;
+  let start: number;
+  if (transient) {
+    if (size > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.length));
+    b = scratch;
+    start = 0;
+  } else {
+    if (slabPos + size > slab.length) {
+      slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, size));
+      slabPos = 0;
+    }
+    b = slab;
+    start = slabPos;
   }
-  const start = slabPos;
   let p = start + 1;
   let n = 1;
-  const b = slab;
   switch (m.t) {
     case 'region_read':
       p = putStr(b, p, K_T, V_REGION_READ);
@@ -163,7 +191,8 @@ function encodeHot(m: Message): number {
       return -1;
   }
   b[start] = 0x80 | n; // fixmap
-  slabPos = p;
+  if (transient) scratchEnd = p;
+  else slabPos = p;
   return start;
 }
 

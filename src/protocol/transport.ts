@@ -127,11 +127,18 @@ class MemoryTransport extends TransportBase {
     this.sendAny(text);
   }
 
+  /** Copies at once, so the frame is free again when this returns. */
+  sendOwned(frame: Uint8Array, done: (err?: Error | null) => void): void {
+    if (!this.isOpen || this.peer === undefined) return;
+    this.sendAny(frame);
+    done();
+  }
+
   private sendAny(frame: Uint8Array | string): void {
     if (!this.isOpen || this.peer === undefined) return;
-    // Copy: a real wire does not share memory, and msgpackr's output is a view
-    // into a buffer the sender keeps using.
-    this.peer.enqueue(typeof frame === 'string' ? frame : frame.slice());
+    // Copy: a real wire does not share memory, and the sender reuses its
+    // buffers. (Uint8Array#slice copies; Buffer#slice would be a view.)
+    this.peer.enqueue(typeof frame === 'string' ? frame : Uint8Array.prototype.slice.call(frame));
   }
 
   close(code: number, reason = ''): void {

@@ -75,7 +75,8 @@ test('nvme commands print nvme-cli JSON field names over the control channel', a
   t.is(idc.code, 0, idc.err);
   const jc = JSON.parse(idc.out) as Record<string, unknown>;
   for (const k of ['vid', 'ssvid', 'sn', 'mn', 'fr', 'rab', 'ieee', 'cmic', 'mdts', 'cntlid', 'ver', 'oacs', 'acl', 'aerl', 'frmw', 'lpa', 'elpe', 'npss', 'wctemp', 'cctemp', 'sqes', 'cqes', 'maxcmd', 'nn', 'oncs', 'fuses', 'fna', 'vwc', 'awun', 'awupf', 'sgls', 'psds']) t.true(k in jc, `id-ctrl ${k}`);
-  t.like(jc, { vid: FAKE.vid, ssvid: FAKE.ssvid, sn: FAKE.sn, mn: FAKE.mn, fr: FAKE.fr, mdts: FAKE.mdts, nn: FAKE.nn, oacs: FAKE.oacs, sqes: 0x66, cqes: 0x44 });
+  // SN/MN/FR keep their space padding (20/40/8 bytes), as nvme-cli prints them.
+  t.like(jc, { vid: FAKE.vid, ssvid: FAKE.ssvid, sn: FAKE.sn.padEnd(20), mn: FAKE.mn.padEnd(40), fr: FAKE.fr.padEnd(8), mdts: FAKE.mdts, nn: FAKE.nn, oacs: FAKE.oacs, sqes: 0x66, cqes: 0x44 });
   t.like((jc.psds as object[])[0], { max_power: 2500 });
 
   const idn = await cli([...r.at, 'nvme', 'id-ns', 'nvme3n1', '-o', 'json']);

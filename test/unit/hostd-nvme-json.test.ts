@@ -59,3 +59,17 @@ test("error-log and smart-log -o json: nvme-cli's keys", (t) => {
   const smart = smartJson(new Uint8Array(512));
   t.deepEqual(Object.keys(smart).slice(0, NVME_CLI_SMART.length), NVME_CLI_SMART);
 });
+
+test('id-ctrl -o json: sn/mn/fr keep their space padding, stop at a NUL, as nvme-cli\'s "%-.*s" does', (t) => {
+  const b = idCtrlBuf();
+  const put = (off: number, size: number, text: string, pad: number): void => {
+    for (let i = 0; i < size; i++) b[off + i] = i < text.length ? text.charCodeAt(i) : pad;
+  };
+  put(4, 20, 'SN123', 0x20); // SN: bytes 23:04, space padded
+  put(24, 40, 'nvmelab model', 0x20); // MN: bytes 63:24
+  put(64, 8, '1.0', 0); // FR: a NUL-terminated (non-conforming) value ends at the NUL
+  const j = idCtrlJson(b);
+  t.is(j.sn, 'SN123               ');
+  t.is(j.mn, `nvmelab model${' '.repeat(27)}`);
+  t.is(j.fr, '1.0');
+});

@@ -140,6 +140,9 @@ export async function configureAdminQueue(c: NvmeController): Promise<void> {
   await enableCtrl(c);
 }
 
+/** Host Behavior Support data structure size (Feature 16h). */
+const HOST_BEHAVIOR_SIZE = 512;
+
 /** Step 8: Identify Controller and what the driver keeps from it. */
 export async function identifyCtrl(c: NvmeController): Promise<void> {
   const admin = c.requireAdmin();
@@ -157,6 +160,20 @@ export async function identifyCtrl(c: NvmeController): Promise<void> {
   c.shutdownTimeoutMs = Math.min(60_000, Math.max(c.opts.shutdown_timeout, rtd3eMs));
   // SGLS bits 1:0 = 01b/10b: SGLs supported for the NVM command set (§5.15.2.2).
   c.sglSupported = (id.sgls & 0x3) !== 0;
+}
+
+/**
+ * nvme_configure_acre: when the controller reports a retry delay (CRDT1 ≠ 0),
+ * set Host Behavior Support (Feature 16h) ACRE = 1 so that it may put CRD in
+ * error statuses (NVMe 2.0 §5.27.1.18). An error status is only logged, as
+ * Linux ignores it (retries then simply have no delay).
+ */
+export async function configureAcre(c: NvmeController): Promise<void> {
+  if ((c.crdt[0] ?? 0) === 0) return;
+  const data = new Uint8Array(HOST_BEHAVIOR_SIZE);
+  data[0] = 1; // ACRE
+  const r = await c.requireAdmin().exec({ opc: ADMIN.SET_FEATURES, cdw10: FID.HOST_BEHAVIOR }, { dir: 'out', len: HOST_BEHAVIOR_SIZE, data }, { quiet: true });
+  if (statusCode(r.status) !== 0) c.log.warn(`${c.name}: failed to enable advanced command retry (status 0x${r.status.toString(16)})`);
 }
 
 /** Step 10a: Set Features Number of Queues; an error means an admin-only controller. */
@@ -280,6 +297,7 @@ export async function setupCoalescing(c: NvmeController): Promise<void> {
 export async function bringUp(c: NvmeController, first: boolean): Promise<void> {
   await configureAdminQueue(c);
   await identifyCtrl(c);
+  await configureAcre(c);
   await setupIoQueues(c, first);
   await setupDbbuf(c);
   await setupCoalescing(c);

@@ -65,7 +65,10 @@ export function cancelInflight(c: NvmeController): void {
 async function devDisable(c: NvmeController, shutdown: boolean): Promise<void> {
   const dead = await ctrlDead(c);
   if (!dead) {
-    if (shutdown) await deleteIoQueues(c);
+    // Linux deletes the I/O queues of a responsive controller on a reset too,
+    // so that the device drains them before CC.EN=0; the whole exchange is
+    // bounded by the admin timeout (a stuck admin queue cannot stall a reset).
+    await bounded(deleteIoQueues(c), c.opts.admin_timeout);
     try {
       if (shutdown) await shutdownCtrl(c);
       else await disableCtrl(c);

@@ -23,7 +23,7 @@ import type { JobOptions, PerDir } from './options.ts';
 import { NormalDist, ParetoDist, Prng, RandomMap, UniformDist, ZipfDist, type Distribution } from './rand.ts';
 import { etaStr, num2str } from './format.ts';
 import type { CpuUsage, DirStats, DiskUtil, FioHost, FioTarget, GroupReport, JobReport, RunOptions, RunResult, VerifyFailure } from './types.ts';
-import { checkBlock, fillBlock, minVerifyBlock, type VerifyContext, type WrittenBlock } from './verify.ts';
+import { checkBlock, checkReadBlock, fillBlock, minVerifyBlock, type VerifyContext, type WrittenBlock } from './verify.ts';
 
 const DDIR_READ = 0;
 const DDIR_WRITE = 1;
@@ -113,6 +113,8 @@ export class JobRunner {
   error = 0;
   errorMessage = '';
   phase: Phase = 'idle';
+  /** A job that only reads, with verify= set, checks every read (fio: verify when !td_rw). */
+  private readonly verifyEveryRead: boolean;
   /** ns at which statistics started (after ramp). */
   statsStart = 0;
   statsEnd = 0;
@@ -215,6 +217,7 @@ export class JobRunner {
     this.rngBs = new Prng(seed(3));
     this.rngVerify = new Prng(seed(4));
     this.vctx = { kind: opts.verify, pattern: opts.verifyPattern, job: globalIndex };
+    this.verifyEveryRead = opts.verify !== 'none' && dirUsed(opts, DDIR_READ) && !dirUsed(opts, DDIR_WRITE);
     this.syncCb = (status) => this.onSyncDone(status);
     this.setup();
   }
@@ -320,6 +323,42 @@ export class JobRunner {
     const total = this.ioLimit * this.opts.loops;
     const done = this.ioLimit * (this.opts.loops - this.loopsLeft) + this.bytesIssued;
     return total > 0 ? Math.min(1, done / total) : 0;
+  }
+
+  /** This job starts a stonewall group (fio sums such pending jobs' etas). */
+  isStonewalled(): boolean {
+    return this.opts.stonewall;
+  }
+
+  /**
+   * Seconds this job still needs, as fio's thread_eta (eta.c) estimates them:
+   * running → from the bytes done vs the bytes it will move (twice the size for
+   * a write job that verifies afterwards; the write share of it for a mixed
+   * one), or from the runtime when time_based, capped at what the runtime
+   * leaves; not started yet → pessimistically the runtime (+ ramp), or the size
+   * at the rate limit; finished → 0.
+   */
+  etaSec(): number {
+    if (this.phase === 'done') return 0;
+    const o = this.opts;
+    const timeout = o.runtime / 1000;
+    let total = this.ioLimit * o.loops;
+    if (o.verify !== 'none' && o.doVerify && dirUsed(o, DDIR_WRITE)) {
+      total += dirUsed(o, DDIR_READ) ? Math.floor((total * (100 - o.rwmixread)) / 100) : total;
+    }
+    if (this.phase === 'idle' || this.phase === 'delay') {
+      if (timeout > 0) return Math.ceil(timeout + o.rampTime / 1000);
+      const rate = o.rate[0] + o.rate[1] + o.rate[2];
+      return rate > 0 ? Math.ceil(total / rate) : 0;
+    }
+    // fio rounds the elapsed time up to whole seconds.
+    const elapsed = Math.ceil((this.now() - this.phaseStart) / 1e9);
+    const done = this.dirs[0].ioBytes + this.dirs[1].ioBytes + this.dirs[2].ioBytes;
+    let perc = total > 0 ? Math.min(1, done / total) : 0;
+    if (o.timeBased) perc = timeout > 0 ? Math.min(perc, elapsed / timeout) : 0;
+    let eta = perc === 0 ? timeout : elapsed / perc - elapsed;
+    if (timeout > 0 && eta > timeout - elapsed) eta = timeout - elapsed;
+    return Math.max(0, Math.floor(eta));
   }
 
   /** Short progress tag, e.g. "r", "w", "m" (mixed), "V" (verifying), "f" (finished). */
@@ -694,6 +733,7 @@ export class JobRunner {
         if (!this.inRamp) this.account(d, s, t);
         if (s.isVerifyRead && s.block !== undefined) this.verifyRead(s);
         else if (d === DDIR_WRITE && s.block !== undefined) this.logWrite(s.block);
+        else if (d === DDIR_READ && this.verifyEveryRead) this.verifyPlainRead(s);
       }
       s.block = undefined;
       this.free.push(s.index);
@@ -747,6 +787,25 @@ export class JobRunner {
       this.stopIssuing = true;
       this.workDone = true;
     }
+  }
+
+  /**
+   * A read-only job's read with verify= set: fio checks it against the block's
+   * own header (backend.c, !td_rw), and a failure is an ordinary I/O error —
+   * EILSEQ, the job stops (no continue_on_error here), exit status 1.
+   */
+  private verifyPlainRead(s: Slot): void {
+    const p = checkReadBlock(this.vctx, this.target.name, s.buf, s.offset, s.len);
+    if (p === undefined) return;
+    this.verifyFailures.push({ job: this.opts.name, offset: s.offset, length: s.len, badByte: p.badByte, message: p.message });
+    this.note(p.message);
+    if (this.error === 0) {
+      this.error = 84;
+      this.errorMessage = `verify failed at offset ${s.offset}`;
+      this.note(`fio: pid=${process.pid}, err=84/file:io_u.c, func=io_u_sync_complete, error=Invalid or incomplete multibyte or wide character`);
+    }
+    this.stopIssuing = true;
+    this.workDone = true;
   }
 
   private ioError(s: Slot, status: BlkStatus): void {
@@ -1010,7 +1069,7 @@ export async function runJobs(jobs: readonly JobOptions[], ro: RunOptions): Prom
     groupReports.push(groupReport(gi, grp.map((c) => toReport(c.runner))));
   }
   const exitCode = reports.some((r) => r.error !== 0) ? 1 : 0;
-  return { jobs: reports, groups: groupReports, diskUtil, exitCode, notes, startedAt };
+  return { jobs: reports, groups: groupReports, diskUtil, exitCode, notes, startedAt, runElapsedMs: Math.max(0, (tEnd - tStart) / 1e6) };
 }
 
 function dirStats(acc: DirAcc, runtimeMs: number): DirStats {
@@ -1121,6 +1180,22 @@ function groupReport(groupId: number, rs: JobReport[]): GroupReport {
 }
 
 /**
+ * The run's eta as fio's calc_thread_status combines the jobs': the longest of
+ * the jobs running (or not held back by a stonewall), plus, for each stonewall
+ * group not started yet, its own estimate.
+ */
+export function runEtaSec(all: readonly { runner: JobRunner; opts?: JobOptions }[]): number {
+  let eta = 0;
+  let stone = 0;
+  for (const c of all) {
+    const e = c.runner.etaSec();
+    if (c.runner.phase === 'idle' && c.runner.isStonewalled()) stone += e;
+    else eta = Math.max(eta, e);
+  }
+  return eta + stone;
+}
+
+/**
  * fio's status line, "Jobs: 1 (f=1): [r(1)][45.0%][r=203MiB/s][r=52.1k IOPS][eta 00m:11s]":
  * job states run-length encoded, overall progress, the rates over the last
  * interval, and the estimated time left. Returns a function producing the next line.
@@ -1168,9 +1243,11 @@ export function progressReporter(all: readonly { runner: JobRunner }[], now: () 
       bw.push(`${ch}=${num2str(db / dt, 4, 1024, true, 'B/s')}`);
       iops.push(`${ch}=${num2str(di / dt)}`);
     }
-    const elapsed = (t - t0) / 1e9;
-    const eta = frac > 0 ? (elapsed * (1 - frac)) / frac : 0;
-    return `Jobs: ${running.length} (f=${running.length}): [${states.join(',')}][${(frac * 100).toFixed(1)}%][${bw.join(',') || '-'}][${iops.join(',') || '-'} IOPS][eta ${etaStr(eta)}]`;
+    const elapsed = Math.ceil((t - t0) / 1e9);
+    const eta = runEtaSec(all);
+    // fio's percentage is elapsed / (elapsed + eta) once it has an estimate.
+    const perc = elapsed > 0 && eta > 0 ? elapsed / (elapsed + eta) : frac;
+    return `Jobs: ${running.length} (f=${running.length}): [${states.join(',')}][${(perc * 100).toFixed(1)}%][${bw.join(',') || '-'}][${iops.join(',') || '-'} IOPS][eta ${etaStr(eta)}]`;
   };
 }
 

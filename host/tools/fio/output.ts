@@ -370,12 +370,28 @@ function jobOptionsJson(o: JobOptions): Record<string, string> {
   return r;
 }
 
+/** INT_MAX: fio's "no estimate yet" eta. */
+const ETA_UNKNOWN = 2147483647;
+
+/**
+ * Every job's JSON "elapsed"/"eta" is the run-wide status fio computes when it
+ * prints (get_jobs_eta → calc_thread_status): elapsed is the run's wall time
+ * rounded up to seconds; eta is INT_MAX while that is under 3 s (fio estimates
+ * nothing before then), else the jobs' remaining time — 0, as all have finished.
+ */
+export function jsonEta(res: RunResult): { eta: number; elapsed: number } {
+  const ms = res.runElapsedMs ?? Math.max(0, ...res.jobs.map((r) => r.elapsedMs));
+  const elapsed = Math.ceil(ms / 1000);
+  return { eta: elapsed >= 3 ? 0 : ETA_UNKNOWN, elapsed };
+}
+
 /** --output-format=json: fio's schema (top level, jobs[], disk_util[]). */
 export function formatJson(res: RunResult): FioJson {
   const t = res.startedAt;
   // Every job sees the globals above it; fio prints one object, so merge them in job order.
   const globals: Record<string, string> = {};
   for (const r of res.jobs) Object.assign(globals, r.options.globalOptions);
+  const json = jsonEta(res);
   return {
     'fio version': FIO_VERSION,
     timestamp: Math.floor(t.getTime() / 1000),
@@ -391,8 +407,8 @@ export function formatJson(res: RunResult): FioJson {
         jobname: r.name,
         groupid: r.groupId,
         error: r.error,
-        eta: 0,
-        elapsed: Math.round(r.elapsedMs / 1000),
+        eta: json.eta,
+        elapsed: json.elapsed,
         'job options': jobOptionsJson(r.options),
         read: jsonDir(r.dirs[0], list, gb[0] ?? 0),
         write: jsonDir(r.dirs[1], list, gb[1] ?? 0),

@@ -141,4 +141,6 @@ export interface RunResult {
   exitCode: number;
   notes: string[];
   startedAt: Date;
+  /** Wall-clock ms of the whole run (fio's time since genesis), for JSON "elapsed"/"eta". */
+  runElapsedMs?: number;
 }

@@ -199,6 +199,44 @@ export function checkBlock(ctx: VerifyContext, disk: string, buf: Uint8Array, b:
   return problem(`${kind}: verify failed`, `\n${DETAIL_INDENT}Expected CRC: ${toHex(stored)}\n${DETAIL_INDENT}Received CRC: ${toHex(got.subarray(0, n))}`);
 }
 
+/**
+ * Checks a block a read-only job read, knowing nothing of what was written
+ * there: only what the block says about itself. fio verifies every read of a
+ * job that does not write (backend.c: verify on reads when !td_rw) with its
+ * header (magic, header crc, offset, length) and payload checksum, so data
+ * that never carried a header — a zeroed disk — fails with "bad magic header".
+ * `pattern` compares against the verify pattern. Undefined when good.
+ */
+export function checkReadBlock(ctx: VerifyContext, disk: string, buf: Uint8Array, offset: number, len: number): VerifyProblem | undefined {
+  const where = `file ${disk} offset ${offset}, length ${len} (requested block: offset=${offset}, length=${len})`;
+  const problem = (what: string, detail = ''): VerifyProblem => ({ badByte: -1, message: `${what} at ${where}${detail}` });
+  if (ctx.kind === 'none') return undefined;
+  if (ctx.kind === 'pattern') {
+    const p = ctx.pattern;
+    if (p === undefined || p.length === 0) return undefined;
+    for (let i = 0; i < len; i++) {
+      if (buf[i] !== p[i % p.length]) return { badByte: i, message: `pattern: verify failed at ${where}\n${DETAIL_INDENT}first bad byte at offset ${offset + i} (block +${i}): wanted 0x${hex2(p[i % p.length])}, got 0x${hex2(buf[i])}` };
+    }
+    return undefined;
+  }
+  const dv = new DataView(buf.buffer, buf.byteOffset, len);
+  const magic = dv.getUint16(OFF_MAGIC, true);
+  if (magic !== VERIFY_MAGIC) return problem(`verify: bad magic header ${magic.toString(16)}, wanted ${VERIFY_MAGIC.toString(16)}`);
+  const hdrCrc = dv.getUint32(OFF_HDR_CRC, true);
+  if (hdrCrc !== crc32c(buf, 0, OFF_HDR_CRC)) return problem('verify: bad header crc');
+  const hdrOffset = Number(dv.getBigUint64(OFF_OFFSET, true));
+  if (hdrOffset !== offset) return problem(`verify: bad header offset ${hdrOffset}, wanted ${offset} (misdirected write?)`);
+  const hdrLen = dv.getUint32(OFF_LEN, true);
+  if (hdrLen !== len) return problem(`verify: bad header length ${hdrLen}, wanted ${len}`);
+  const kind = ctx.kind;
+  if (dv.getUint16(OFF_TYPE, true) !== TYPE_CODE[kind]) return problem(`verify: bad verify type ${dv.getUint16(OFF_TYPE, true)}, wanted ${TYPE_CODE[kind]}`);
+  const n = CSUM_LEN[kind];
+  checksum(kind, buf, HEADER_SIZE, len, scratchCsum, 0);
+  const stored = buf.subarray(OFF_CSUM, OFF_CSUM + n);
+  if (firstDiff(stored, scratchCsum, n) < 0) return undefined;
+  return problem(`${kind}: verify failed`, `\n${DETAIL_INDENT}Expected CRC: ${toHex(stored)}\n${DETAIL_INDENT}Received CRC: ${toHex(scratchCsum.subarray(0, n))}`);
+}
+
 const scratchCsum = new Uint8Array(32);
 /** fio indents the lines under a verify failure by seven spaces. */
 const DETAIL_INDENT = '       ';
