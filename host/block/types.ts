@@ -444,7 +444,7 @@ export interface GenDiskOptions<PDU = unknown, HctxData = unknown> {
    * false: REQ_POLLED completions only through BlockDevice.poll() (IOPOLL).
    */
   autoPoll?: boolean;
-  /** Initial io_poll_delay: -1 classic, 0 adaptive hybrid (default), > 0 fixed sleep in µs. */
+  /** Initial io_poll_delay: -1 classic (default), 0 adaptive hybrid, > 0 fixed sleep in µs. */
   ioPollDelay?: number;
 }
 
@@ -471,8 +471,8 @@ export interface DiskStat {
 /**
  * /sys/block/<dev>/queue/* attribute names. Writable: nr_requests, scheduler,
  * max_sectors_kb, write_cache, nomerges, io_timeout, iostats, rq_affinity,
- * discard_max_bytes, io_poll_delay (-1 classic polling, 0 adaptive hybrid
- * (default), > 0 fixed hybrid sleep in µs). Values are strings as sysfs shows them.
+ * discard_max_bytes, io_poll_delay (-1 classic polling (default), 0 adaptive
+ * hybrid, > 0 fixed hybrid sleep in µs). Values are strings as sysfs shows them.
  */
 export type QueueAttr =
   | 'nr_requests' | 'scheduler' | 'logical_block_size' | 'physical_block_size' | 'hw_sector_size'

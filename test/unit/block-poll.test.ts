@@ -30,8 +30,10 @@ function pollDriver(ioPollDelay?: number) {
   return { disk, polls: () => polls, deviceDone: () => { while (sq.length > 0) cq.push(sq.shift() as RequestRef); } };
 }
 
-test('io_poll_delay attribute: default 0 (adaptive), -1 classic, µs fixed; bad values refused', async (t) => {
+test('io_poll_delay attribute: default -1 (classic, as Linux), 0 adaptive, µs fixed; bad values refused', async (t) => {
   const d = pollDriver();
+  t.is(d.disk.getAttr('io_poll_delay'), '-1');
+  await d.disk.setAttr('io_poll_delay', '0');
   t.is(d.disk.getAttr('io_poll_delay'), '0');
   await d.disk.setAttr('io_poll_delay', '-1');
   t.is(d.disk.getAttr('io_poll_delay'), '-1');

@@ -62,7 +62,9 @@ test('per-job eta: a write job that verifies counts its verify reads; time_based
   const w = held(['--rw=write', '--bs=1m', '--size=4m', '--verify=crc32c']);
   const wDone = w.r.run(undefined);
   w.clock.ns = 2e9;
-  w.disk.completeHeld(2); await settle(); // 2 MiB of 8 (write + verify) after 2 s → 6 s left
+  w.disk.completeHeld(1); await settle();
+  t.is(w.r.etaSec(), 14, '1 MiB of 8 (4 written + 4 verified) after 2 s');
+  w.disk.completeHeld(1); await settle(); // 2 MiB of 8 after 2 s → 6 s left
   t.is(w.r.etaSec(), 6);
   await end(w, wDone);
 
