@@ -52,8 +52,11 @@ export async function attachTransport(transport: Transport, opts: AttachOptions 
   // (the daemon takes a new host only once it has seen this one leave).
   let closedResolve: () => void = () => {};
   const closed = new Promise<void>((r) => (closedResolve = r));
+  const owned = transport.sendOwned;
   const watched: Transport = {
     send: (f) => transport.send(f),
+    // Forwarded when the transport has it, so the channel can reuse its frame buffers.
+    ...(owned !== undefined ? { sendOwned: owned.bind(transport) } : {}),
     close: (code, reason) => transport.close(code, reason),
     onFrame: (cb) => transport.onFrame(cb),
     onClose: (cb) => transport.onClose((code, reason) => {
