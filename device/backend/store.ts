@@ -15,17 +15,46 @@ export const STORE_PAGE = 4096;
  */
 export type PageVisit = (pageIndex: number, inPage: number, inRange: number, n: number) => void;
 
+/**
+ * A reusable cursor over the pieces of [off, off+len) split at STORE_PAGE
+ * boundaries, for the per-command read/write loops that must not allocate a
+ * closure per call. After `next()` returns true, `pageIndex`, `inPage`,
+ * `inRange` and `n` describe the current piece (the same four values
+ * `PageVisit` gets). One cursor per owner: it is not re-entrant.
+ */
+export class PageWalk {
+  pageIndex = 0;
+  inPage = 0;
+  inRange = 0;
+  n = 0;
+  private off = 0;
+  private len = 0;
+
+  /** Begin walking [off, off+len); the first `next()` yields the first piece. */
+  start(off: number, len: number): this {
+    this.off = off;
+    this.len = len;
+    this.inRange = 0;
+    this.n = 0;
+    return this;
+  }
+
+  /** Advance to the next piece; false once the range is used up. */
+  next(): boolean {
+    this.inRange += this.n;
+    if (this.inRange >= this.len) return false;
+    const pos = this.off + this.inRange;
+    this.pageIndex = Math.floor(pos / STORE_PAGE);
+    this.inPage = pos - this.pageIndex * STORE_PAGE;
+    this.n = Math.min(STORE_PAGE - this.inPage, this.len - this.inRange);
+    return true;
+  }
+}
+
 /** Split [off, off+len) at STORE_PAGE boundaries and visit every piece, in order. */
 export function forEachPage(off: number, len: number, visit: PageVisit): void {
-  let done = 0;
-  while (done < len) {
-    const pos = off + done;
-    const pi = Math.floor(pos / STORE_PAGE);
-    const po = pos - pi * STORE_PAGE;
-    const n = Math.min(STORE_PAGE - po, len - done);
-    visit(pi, po, done, n);
-    done += n;
-  }
+  const w = new PageWalk().start(off, len);
+  while (w.next()) visit(w.pageIndex, w.inPage, w.inRange, w.n);
 }
 
 /**
@@ -67,40 +96,31 @@ export interface BlockStore {
 export class RamStore implements BlockStore {
   readonly kind = 'ram' as const;
   private readonly pages = new Map<number, Uint8Array>();
+  private readonly walk = new PageWalk();
   constructor(readonly size: number) {}
 
-  // read/write walk pages with plain loops (no closure per call: they run once per I/O command).
+  // read/write walk pages with a reused cursor (no closure per call: they run once per I/O command).
   read(off: number, dst: Uint8Array): void {
-    const len = dst.length;
-    let done = 0;
-    while (done < len) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, len - done);
-      const page = this.pages.get(pi);
+    const w = this.walk.start(off, dst.length);
+    while (w.next()) {
+      const { inRange: done, n } = w;
+      const page = this.pages.get(w.pageIndex);
       if (page === undefined) dst.fill(0, done, done + n);
-      else if (po === 0 && n === STORE_PAGE) dst.set(page, done);
-      else dst.set(page.subarray(po, po + n), done);
-      done += n;
+      else if (n === STORE_PAGE) dst.set(page, done);
+      else dst.set(page.subarray(w.inPage, w.inPage + n), done);
     }
   }
 
   write(off: number, src: Uint8Array): void {
-    const len = src.length;
-    let done = 0;
-    while (done < len) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, len - done);
-      let page = this.pages.get(pi);
+    const w = this.walk.start(off, src.length);
+    while (w.next()) {
+      const { inRange: done, n } = w;
+      let page = this.pages.get(w.pageIndex);
       if (page === undefined) {
         page = new Uint8Array(STORE_PAGE);
-        this.pages.set(pi, page);
+        this.pages.set(w.pageIndex, page);
       }
-      page.set(n === len ? src : src.subarray(done, done + n), po);
-      done += n;
+      page.set(n === src.length ? src : src.subarray(done, done + n), w.inPage);
     }
   }
 

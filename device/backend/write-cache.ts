@@ -4,7 +4,7 @@
 // 4 KiB; a page is either data or "deallocated" (reads zero, becomes a store
 // deallocate on write-back). `dropVolatile()` is what a power-loss fixture
 // calls: everything not yet written back vanishes.
-import { STORE_PAGE, forEachPage, forEachPresentPage, type BlockStore } from './store.ts';
+import { PageWalk, STORE_PAGE, forEachPage, forEachPresentPage, type BlockStore } from './store.ts';
 
 /** Write back the oldest pages once this many are dirty (bounds memory). */
 export const DEFAULT_CACHE_PAGES = 16384; // 64 MiB
@@ -12,6 +12,7 @@ export const DEFAULT_CACHE_PAGES = 16384; // 64 MiB
 export class WriteCache {
   /** pageIndex → data, or null = deallocated. Insertion order = age (Map order). */
   private readonly dirty = new Map<number, Uint8Array | null>();
+  private readonly walk = new PageWalk();
   enabled: boolean;
 
   constructor(readonly store: BlockStore, enabled = true, private readonly maxPages = DEFAULT_CACHE_PAGES) {
@@ -31,19 +32,14 @@ export class WriteCache {
       this.store.read(off, dst);
       return;
     }
-    // A plain loop (no closure per call): this runs once per Read command.
-    const len = dst.length;
-    let done = 0;
-    while (done < len) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, len - done);
-      const page = this.dirty.get(pi);
-      if (page === undefined) this.store.read(pos, n === len ? dst : dst.subarray(done, done + n));
+    // A reused cursor (no closure per call): this runs once per Read command.
+    const w = this.walk.start(off, dst.length);
+    while (w.next()) {
+      const { inRange: done, n } = w;
+      const page = this.dirty.get(w.pageIndex);
+      if (page === undefined) this.store.read(off + done, n === dst.length ? dst : dst.subarray(done, done + n));
       else if (page === null) dst.fill(0, done, done + n);
-      else dst.set(po === 0 && n === STORE_PAGE ? page : page.subarray(po, po + n), done);
-      done += n;
+      else dst.set(n === STORE_PAGE ? page : page.subarray(w.inPage, w.inPage + n), done);
     }
   }
 
@@ -54,13 +50,9 @@ export class WriteCache {
       if (this.dirty.size > 0) this.forget(off, src.length, src);
       return;
     }
-    const len = src.length;
-    let done = 0;
-    while (done < len) {
-      const pos = off + done;
-      const pi = Math.floor(pos / STORE_PAGE);
-      const po = pos - pi * STORE_PAGE;
-      const n = Math.min(STORE_PAGE - po, len - done);
+    const w = this.walk.start(off, src.length);
+    while (w.next()) {
+      const { pageIndex: pi, inRange: done, n } = w;
       let page = this.dirty.get(pi);
       if (page === undefined || page === null) {
         const fresh = new Uint8Array(STORE_PAGE);
@@ -69,9 +61,8 @@ export class WriteCache {
       } else {
         this.dirty.delete(pi); // re-insert: now the youngest
       }
-      page.set(n === len ? src : src.subarray(done, done + n), po);
+      page.set(n === src.length ? src : src.subarray(done, done + n), w.inPage);
       this.dirty.set(pi, page);
-      done += n;
     }
     this.trim();
   }

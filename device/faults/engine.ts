@@ -20,6 +20,7 @@ import { NVM } from '../../src/spec/nvm.ts';
 import { S, status as mkStatus, STATUS_DNR, STATUS_MORE, STATUS_CRD_SHIFT } from '../../src/spec/status.ts';
 import type { NvmeController } from '../nvme/controller.ts';
 import { NO_FAULTS, type CqeFields, type NvmeFaultHooks, type RegAccessKind } from '../nvme/faults.ts';
+import { markCommandLost } from '../nvme/admin.ts';
 import type { QmpValue } from '../control/commands.ts';
 import { COMMAND_ACTIONS, type Action, type CqeCorruption, type ValidPlan, type ValidRule } from './plan.ts';
 import { Rng, TriggerState, drawDelay, ruleSeed } from './trigger.ts';
@@ -402,7 +403,10 @@ export class FaultEngine {
       }
       case 'drop-completion':
         this.injectedBy(rt, { ...where, stage: a.stage ?? 'before' });
-        if ((a.stage ?? 'before') === 'before') return 'drop';
+        if ((a.stage ?? 'before') === 'before') {
+          markCommandLost(sqe); // a Delete SQ aborts it (§5.6) instead of waiting for it forever
+          return 'drop';
+        }
         this.mark(rt, qid, sqe.cid, { kind: 'drop' });
         return undefined;
       case 'drop-interrupt':

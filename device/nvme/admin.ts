@@ -165,7 +165,8 @@ function deleteSq(c: NvmeController, req: Req): number {
   const sq = c.sqs[qid];
   if (qid === 0 || sq === undefined || sq.deleting) return dnr(S.INVALID_QUEUE_IDENTIFIER);
   sq.deleting = true;
-  for (const r of sq.busy()) r.aborted = S.ABORTED_SQ_DELETION;
+  const busy = sq.busy();
+  for (const r of busy) r.aborted = S.ABORTED_SQ_DELETION;
   // Aborts waiting for unfetched SQEs: those SQEs are discarded with the queue, never aborted.
   for (const a of sq.aborts.splice(0)) complete(c, a.req, S.SUCCESS, ABORT_NOT_ABORTED);
   if (sq.inflight === 0) {
@@ -174,7 +175,24 @@ function deleteSq(c: NvmeController, req: Req): number {
     return S.SUCCESS;
   }
   sq.deleteReq = req;
+  // §5.6: the controller completes or aborts every command of the SQ before
+  // the deletion completes. Commands a fault "lost" would otherwise hold it
+  // forever: they are aborted now (Command Aborted due to SQ Deletion); the
+  // last one to finish completes this Delete (queues.ts finishSlot).
+  for (const r of busy) if (lostCommands.delete(r.sqe)) complete(c, r, S.ABORTED_SQ_DELETION);
   return PENDING;
+}
+
+/**
+ * Commands fetched and then lost inside the controller (the fault engine's
+ * drop-completion 'before'): never executed, they would never finish. Keyed
+ * by the slot's SQE object; a controller reset discards the slots.
+ */
+const lostCommands = new WeakSet<object>();
+
+/** Record that the command in this slot was lost (it will never complete by itself). */
+export function markCommandLost(sqe: object): void {
+  lostCommands.add(sqe);
 }
 
 /** Delete I/O Completion Queue (§5.5). */

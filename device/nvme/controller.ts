@@ -467,29 +467,45 @@ export class NvmeController implements DeviceModel {
    * skipped the MMIO write (nvme_dbbuf_need_event) is still noticed.
    */
   afterFetch(sq: Sq): void {
-    const db = this.dbbuf;
-    if (db === undefined || sq.qid === 0) return;
+    if (this.dbbuf === undefined || sq.qid === 0) return;
     // Ordering (PROTOCOL.md): this posted EventIdx write reaches host memory before the read
     // below is answered, and the host writes its shadow tail before it reads EventIdx (Linux: mb()).
     // So either the host saw EventIdx = tail and rings MMIO for its next tail, or this re-read
     // sees that tail. Same rule as QEMU's nvme_process_sq / nvme_update_sq_eventidx.
-    this.writeEventIdx('sq', sq.qid, sq.tail);
-    const epoch = this.epoch;
-    this.ctx.dmaReadCb(db.shadow + this.dbSlot('sq', sq.qid), 4, (err, data) => {
-      if (epoch !== this.epoch || this.sqs[sq.qid] !== sq || this.dbbuf !== db) return;
-      if (err !== undefined || data === undefined || data.length < 4) {
-        this.guest('§5.7: shadow SQ tail unreadable', { qid: sq.qid, err: err?.message });
-        return;
-      }
-      const t = u32(data, 0);
-      if (t >= sq.size) {
-        this.guest(`§5.7: shadow SQ ${sq.qid} tail ${t} ≥ size ${sq.size}; ignored`);
-        return;
-      }
-      if (t !== sq.tail) {
+    this.rereadShadow('sq', sq, sq.tail, (t) => {
+      if (t >= 0 && t !== sq.tail) {
         sq.tail = t;
         kick(this); // the fetch ends idle again and calls afterFetch: the re-read loop
       }
+    });
+  }
+
+  /**
+   * Publish EventIdx = `known` for queue `q`, then re-read its shadow doorbell
+   * slot (§5.7). `answer` runs exactly once per re-read: with the shadow value
+   * if it is in range and the controller (epoch), the queue and the shadow
+   * buffer are still the ones asked about, else with -1. An unreadable or
+   * out-of-range slot is a guest error and yields -1.
+   */
+  private rereadShadow(kind: 'sq' | 'cq', q: Sq | Cq, known: number, answer: (value: number) => void): void {
+    const db = this.dbbuf;
+    if (db === undefined) return;
+    this.writeEventIdx(kind, q.qid, known);
+    const epoch = this.epoch;
+    this.ctx.dmaReadCb(db.shadow + this.dbSlot(kind, q.qid), 4, (err, data) => {
+      const table: readonly (Sq | Cq | undefined)[] = kind === 'sq' ? this.sqs : this.cqs;
+      if (epoch !== this.epoch || table[q.qid] !== q || this.dbbuf !== db) return answer(-1);
+      const reg = kind === 'sq' ? 'SQ tail' : 'CQ head';
+      if (err !== undefined || data === undefined || data.length < 4) {
+        this.guest(`§5.7: shadow ${reg} unreadable`, { qid: q.qid, err: err?.message });
+        return answer(-1);
+      }
+      const v = u32(data, 0);
+      if (v >= q.size) {
+        this.guest(`§5.7: shadow ${reg} ${v} of queue ${q.qid} ≥ size ${q.size}; ignored`);
+        return answer(-1);
+      }
+      answer(v);
     });
   }
 
@@ -502,24 +518,11 @@ export class NvmeController implements DeviceModel {
    * the host's next head update starts at EventIdx and so rings MMIO.
    */
   refreshCqHead(cq: Cq): void {
-    const db = this.dbbuf;
-    if (db === undefined || cq.qid === 0 || cq.headRefresh) return;
+    if (this.dbbuf === undefined || cq.qid === 0 || cq.headRefresh) return;
     cq.headRefresh = true;
-    this.writeEventIdx('cq', cq.qid, cq.head);
-    const epoch = this.epoch;
-    this.ctx.dmaReadCb(db.shadow + this.dbSlot('cq', cq.qid), 4, (err, data) => {
+    this.rereadShadow('cq', cq, cq.head, (h) => {
       cq.headRefresh = false;
-      if (epoch !== this.epoch || this.cqs[cq.qid] !== cq || this.dbbuf !== db) return;
-      if (err !== undefined || data === undefined || data.length < 4) {
-        this.guest('§5.7: shadow CQ head unreadable', { qid: cq.qid, err: err?.message });
-        return;
-      }
-      const h = u32(data, 0);
-      if (h >= cq.size) {
-        this.guest(`§5.7: shadow CQ ${cq.qid} head ${h} ≥ size ${cq.size}; ignored`);
-        return;
-      }
-      if (h === cq.head) return;
+      if (h < 0 || h === cq.head) return;
       cq.head = h;
       if (cq.waiting.length > 0) {
         drainWaiting(this, cq);

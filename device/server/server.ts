@@ -6,7 +6,6 @@
 // until device-add.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -14,6 +13,7 @@ import type { Logger } from '../../src/util/log.ts';
 import { Channel } from '../../src/protocol/channel.ts';
 import { CloseCode, DEFAULT_MAX_FRAME, SUBPROTOCOL } from '../../src/protocol/messages.ts';
 import { webSocketServerOptions, wrapWebSocket } from '../../src/protocol/transport.ts';
+import { presentsToken, refuseUpgrade as refuse, tokenDigest, upgradeUrl } from '../../src/protocol/upgrade.ts';
 import type { PciFunction } from '../pci/function.ts';
 import type { ControlRegistry } from '../../src/control/commands.ts';
 import { QmpSession } from '../../src/control/qmp.ts';
@@ -51,7 +51,7 @@ export class DeviceServer {
 
   constructor(private readonly opts: DeviceServerOptions) {
     this.log = opts.log.child({ component: 'server' });
-    this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
+    this.tokenDigest = opts.token === undefined ? undefined : tokenDigest(opts.token);
     this.scheme = opts.tls === undefined ? 'ws' : 'wss';
     const onRequest = (_req: IncomingMessage, res: ServerResponse): void => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
@@ -125,23 +125,13 @@ export class DeviceServer {
   }
 
   private authorized(req: IncomingMessage, url: URL): boolean {
-    if (this.tokenDigest === undefined) return true;
-    const h = req.headers.authorization;
-    let given: string | undefined;
-    if (typeof h === 'string' && /^bearer\s+/i.test(h)) given = h.replace(/^bearer\s+/i, '').trim();
-    else given = url.searchParams.get('token') ?? undefined;
-    if (given === undefined) return false;
-    return timingSafeEqual(digest(given), this.tokenDigest);
+    return this.tokenDigest === undefined || presentsToken(req, url, this.tokenDigest);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://x');
-    } catch {
-      return refuse(socket, 400, 'Bad Request');
-    }
+    const url = upgradeUrl(req);
+    if (url === undefined) return refuse(socket, 400, 'Bad Request');
     const path = url.pathname;
     if (path !== '/' && path !== '/control') return refuse(socket, 404, 'Not Found');
     if (!this.authorized(req, url)) {
@@ -211,13 +201,4 @@ export class DeviceServer {
       this.opts.control.emit('HOST_DISCONNECTED', { remote, code, reason });
     });
   }
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
-function refuse(socket: Duplex, status: number, text: string, extra = ''): void {
-  socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${text}\r\n${extra}Connection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
 }

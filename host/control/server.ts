@@ -5,11 +5,12 @@
 // the channel can attach devices and run workloads, so it is never exposed.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { QmpSession } from '../../src/control/qmp.ts';
 import type { ControlRegistry } from '../../src/control/commands.ts';
 import type { Logger } from '../../src/util/log.ts';
+import { presentsToken, refuseUpgrade as refuse, tokenDigest, upgradeUrl } from '../../src/protocol/upgrade.ts';
 
 export interface ControlServerOptions {
   /** HOST:PORT; host must be loopback. Default 127.0.0.1:0. */
@@ -27,8 +28,6 @@ export interface ControlServer {
   readonly counters: { connections: number; unauthorized: number };
   close(): Promise<void>;
 }
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /** Split HOST:PORT (IPv6 in brackets). Throws Error naming the bad part. */
 export function parseHostPort(s: string, what: string): { host: string; port: number } {
@@ -52,7 +51,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
   if (!isLoopback(host)) throw new Error(`--control ${host}: the control channel listens on loopback only`);
   const token = o.token ?? generateToken();
   if (token === '') throw new Error('--token must not be empty');
-  const want = digest(token);
+  const want = tokenDigest(token);
   const log = o.log.child({ component: 'control' });
   const counters = { connections: 0, unauthorized: 0 };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 20 });
@@ -60,15 +59,10 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
     res.end('nvmelab host: connect with a WebSocket to /control\n');
   });
-  const refuse = (sock: Duplex, code: number, text: string, extra = ''): void => {
-    sock.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`);
-  };
   http.on('upgrade', (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on('error', () => sock.destroy());
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://x');
-    } catch {
+    const url = upgradeUrl(req);
+    if (url === undefined) {
       refuse(sock, 400, 'Bad Request');
       return;
     }
@@ -76,9 +70,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       refuse(sock, 404, 'Not Found');
       return;
     }
-    const h = req.headers.authorization;
-    const given = typeof h === 'string' && /^bearer\s+/i.test(h) ? h.replace(/^bearer\s+/i, '').trim() : (url.searchParams.get('token') ?? undefined);
-    if (given === undefined || !timingSafeEqual(digest(given), want)) {
+    if (!presentsToken(req, url, want)) {
       counters.unauthorized++;
       log.warn({ remote: req.socket.remoteAddress }, 'control connection refused: missing or wrong token (401)');
       refuse(sock, 401, 'Unauthorized', 'WWW-Authenticate: Bearer realm="nvmelab-host"\r\n');

@@ -88,6 +88,13 @@ export function parseRnvmeOptions(specs: readonly string[]): Record<string, numb
 }
 
 /** Runs the host until shutdown. Returns the exit code (0 clean, 1 start-up failure, 2 usage). */
+/** A bad command line is one stderr line and exit status 2; anything else is a real failure and propagates. */
+function usageFailure(io: Io, e: unknown): number {
+  if (!(e instanceof UsageError)) throw e;
+  io.stderr.write(`nvmelab host: ${e.message}\n`);
+  return 2;
+}
+
 export async function runHostCommand(argv: readonly string[], io: Io, logger: Logger): Promise<number> {
   let p;
   let driverOptions: Record<string, number | boolean> = {};
@@ -121,11 +128,7 @@ export async function runHostCommand(argv: readonly string[], io: Io, logger: Lo
       }
     }
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.stderr.write(`nvmelab host: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    return usageFailure(io, e);
   }
   if (getBool(p, 'help')) {
     io.stdout.write(HOST_USAGE);
@@ -139,11 +142,7 @@ export async function runHostCommand(argv: readonly string[], io: Io, logger: Lo
     const cf = getStr(p, 'control-token-file');
     controlToken = getStr(p, 'control-token') ?? (cf !== undefined ? readFirstLine(cf, '--control-token-file') : undefined) ?? io.env.NVMELAB_HOST_TOKEN;
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.stderr.write(`nvmelab host: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    return usageFailure(io, e);
   }
 
   const host = new HostDaemon({ logger, nrCpus: getInt(p, 'cpus') ?? 2 });

@@ -46,6 +46,21 @@ export interface NbdBackend {
    * (NBD_CMD_FLAG_NO_HOLE). `fua`: durable on resolve.
    */
   writeZeroes(offset: number, length: number, noUnmap: boolean, fua: boolean, cpu: number): Promise<void>;
+  /**
+   * Optional: what the disk knows about allocation in `[offset, offset+length)`
+   * (block-aligned), as extents in order, each with NBD_STATE_HOLE / _ZERO
+   * flags (protocol.ts), together covering at least the first block and at most
+   * the range. Disks without it (the block layer has no way to ask) are
+   * scanned by the export instead: blocks that read as zeroes are reported
+   * NBD_STATE_ZERO, never HOLE.
+   */
+  blockStatus?(offset: number, length: number, cpu: number): Promise<BlockExtent[]>;
   /** Number of logical CPUs (software queues) the disk's block layer offers; ≥ 1. */
   readonly nrCpus: number;
+}
+
+/** One base:allocation extent: `length` bytes with NBD_STATE_* `flags`. */
+export interface BlockExtent {
+  length: number;
+  flags: number;
 }

@@ -139,6 +139,27 @@ export class NbdClient {
     return this.structured;
   }
 
+  /**
+   * NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT for `exportName`:
+   * the contexts the server named (id, name). Throws NbdOptionError on an error reply.
+   */
+  async metaContext(option: typeof P.NBD_OPT_LIST_META_CONTEXT | typeof P.NBD_OPT_SET_META_CONTEXT, exportName: string,
+    queries: readonly string[]): Promise<Array<{ id: number; name: string }>> {
+    const n = Buffer.from(exportName, 'utf8');
+    const qs = queries.map((q) => Buffer.from(q, 'utf8'));
+    const d = Buffer.allocUnsafe(8 + n.length + qs.reduce((a, q) => a + 4 + q.length, 0));
+    d.writeUInt32BE(n.length, 0);
+    n.copy(d, 4);
+    d.writeUInt32BE(qs.length, 4 + n.length);
+    let at = 8 + n.length;
+    for (const q of qs) { d.writeUInt32BE(q.length, at); q.copy(d, at + 4); at += 4 + q.length; }
+    const replies = await this.option(option, d);
+    const last = replies[replies.length - 1] as OptionReply;
+    if (last.type !== P.NBD_REP_ACK) throw new NbdOptionError(last);
+    return replies.filter((r) => r.type === P.NBD_REP_META_CONTEXT && r.data.length >= 4)
+      .map((r) => ({ id: r.data.readUInt32BE(0), name: r.data.toString('utf8', 4) }));
+  }
+
   /** NBD_OPT_INFO or NBD_OPT_GO; `infos` are the NBD_INFO_* requested. Throws NbdOptionError on an error reply. */
   async infoOrGo(option: typeof P.NBD_OPT_INFO | typeof P.NBD_OPT_GO, name: string, infos: readonly number[] = [P.NBD_INFO_BLOCK_SIZE]): Promise<NbdExportInfo> {
     const n = Buffer.from(name, 'utf8');
@@ -217,6 +238,15 @@ export class NbdClient {
   async flush(flags = 0): Promise<void> { await this.request(P.NBD_CMD_FLUSH, 0, 0, flags); }
   async trim(offset: number, length: number, flags = 0): Promise<void> { await this.request(P.NBD_CMD_TRIM, offset, length, flags); }
   async writeZeroes(offset: number, length: number, flags = 0): Promise<void> { await this.request(P.NBD_CMD_WRITE_ZEROES, offset, length, flags); }
+
+  /** NBD_CMD_BLOCK_STATUS (needs a context from metaContext(SET) and structured replies): the context id and extents. */
+  async blockStatus(offset: number, length: number, flags = 0): Promise<{ contextId: number; extents: Array<{ length: number; flags: number }> }> {
+    const raw = await this.request(P.NBD_CMD_BLOCK_STATUS, offset, length, flags);
+    if (raw === undefined || raw.length < 12 || (raw.length - 4) % 8 !== 0) throw new Error('bad BLOCK_STATUS reply');
+    const extents: Array<{ length: number; flags: number }> = [];
+    for (let at = 4; at < raw.length; at += 8) extents.push({ length: raw.readUInt32BE(at), flags: raw.readUInt32BE(at + 4) });
+    return { contextId: raw.readUInt32BE(0), extents };
+  }
 
   /** NBD_CMD_DISC, then wait for the server to close. */
   async disconnect(): Promise<void> {
@@ -297,6 +327,9 @@ export class NbdClient {
         const b = this.rx.take(12);
         const at = readU64(b, 0) - p.offset;
         p.dst.fill(0, at, at + b.readUInt32BE(8));
+      } else if (type === P.NBD_REPLY_TYPE_BLOCK_STATUS) {
+        if (p.type !== P.NBD_CMD_BLOCK_STATUS) throw new Error('BLOCK_STATUS chunk for another command');
+        p.dst = Buffer.from(this.rx.take(len));
       } else if ((type & 0x8000) !== 0) {
         const b = this.rx.take(len);
         const err = b.readUInt32BE(0);

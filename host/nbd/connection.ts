@@ -17,8 +17,9 @@ import type { NbdExport } from './export.ts';
 import { nbdErrnoFromError, errorMessage } from './errors.ts';
 import {
   ByteQueue, encodeGreeting, decodeOptionHeader, encodeOptionReply, decodeRequestHeader, writeSimpleReplyHeader,
-  encodeSimpleReply, writeOffsetDataPrefix, OFFSET_DATA_PREFIX, encodeStructuredError, writeU64,
+  encodeSimpleReply, writeOffsetDataPrefix, OFFSET_DATA_PREFIX, encodeStructuredError, writeU64, writeStructuredHeader,
 } from './wire.ts';
+import type { BlockExtent } from './backend.ts';
 import * as P from './protocol.ts';
 
 /** What a connection needs from its server. */
@@ -72,6 +73,7 @@ function allowedFlags(type: number, structured: boolean): number {
     case P.NBD_CMD_FLUSH:
     case P.NBD_CMD_TRIM: return P.NBD_CMD_FLAG_FUA;
     case P.NBD_CMD_WRITE_ZEROES: return P.NBD_CMD_FLAG_FUA | P.NBD_CMD_FLAG_NO_HOLE;
+    case P.NBD_CMD_BLOCK_STATUS: return P.NBD_CMD_FLAG_REQ_ONE;
     default: return 0;
   }
 }
@@ -85,6 +87,14 @@ export class NbdConnection {
   cpu = 0;
   exp: NbdExport | undefined;
   structuredReplies = false;
+  /**
+   * Export name for which NBD_OPT_SET_META_CONTEXT selected base:allocation
+   * (undefined: no context). Entering transmission on another export drops it
+   * (proto.md: the selection is only valid for the export it named).
+   */
+  private metaExport: string | undefined;
+  /** base:allocation is active for this session: NBD_CMD_BLOCK_STATUS is allowed. */
+  private metaActive = false;
   /** The client asked for NBD_INFO_BLOCK_SIZE, so it must honour our alignment. */
   private strictAlignment = false;
   private noZeroes = false;
@@ -238,11 +248,14 @@ export class NbdConnection {
         if (data.length !== 0) return this.replyError(option, P.NBD_REP_ERR_INVALID, 'NBD_OPT_STRUCTURED_REPLY takes no data');
         this.structuredReplies = true;
         return this.reply(option, P.NBD_REP_ACK);
+      case P.NBD_OPT_LIST_META_CONTEXT:
+      case P.NBD_OPT_SET_META_CONTEXT:
+        return this.optMetaContext(option, data);
       case P.NBD_OPT_STARTTLS:
         return this.replyError(option, P.NBD_REP_ERR_UNSUP, 'TLS is not supported by this server');
       default:
-        // Unknown options, and known ones we do not implement (meta contexts,
-        // extended headers): "NBD_REP_ERR_UNSUP".
+        // Unknown options, and known ones we do not implement (extended
+        // headers): "NBD_REP_ERR_UNSUP".
         return this.replyError(option, P.NBD_REP_ERR_UNSUP, `option ${option} is not supported`);
     }
   }
@@ -322,8 +335,57 @@ export class NbdConnection {
     if (option === P.NBD_OPT_GO) this.enterTransmission(exp, wanted.has(P.NBD_INFO_BLOCK_SIZE));
   }
 
+  /**
+   * NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT ("Metadata querying"):
+   * data = u32 export name length, name, u32 query count, then per query a
+   * u32 length and the string. We know one context, base:allocation. LIST
+   * with no query (or the query "base:") names it; SET selects what matches,
+   * replacing any earlier selection, and needs structured replies first.
+   */
+  private optMetaContext(option: number, data: Buffer): void {
+    const set = option === P.NBD_OPT_SET_META_CONTEXT;
+    // "If the client has not negotiated structured replies … the server MUST reply NBD_REP_ERR_INVALID" (SET).
+    if (set && !this.structuredReplies) {
+      return this.replyError(option, P.NBD_REP_ERR_INVALID, 'NBD_OPT_SET_META_CONTEXT needs NBD_OPT_STRUCTURED_REPLY first');
+    }
+    if (data.length < 8) return this.replyError(option, P.NBD_REP_ERR_INVALID, 'option data too short');
+    const nameLen = data.readUInt32BE(0);
+    if (nameLen > P.NBD_MAX_STRING || 4 + nameLen + 4 > data.length) return this.replyError(option, P.NBD_REP_ERR_INVALID, 'bad export name length');
+    const name = data.toString('utf8', 4, 4 + nameLen);
+    const nQueries = data.readUInt32BE(4 + nameLen);
+    const queries: string[] = [];
+    let at = 8 + nameLen;
+    for (let i = 0; i < nQueries; i++) {
+      if (at + 4 > data.length) return this.replyError(option, P.NBD_REP_ERR_INVALID, 'query count does not match the option length');
+      const len = data.readUInt32BE(at);
+      if (len > P.NBD_MAX_STRING || at + 4 + len > data.length) return this.replyError(option, P.NBD_REP_ERR_INVALID, 'bad query length');
+      queries.push(data.toString('utf8', at + 4, at + 4 + len));
+      at += 4 + len;
+    }
+    if (at !== data.length) return this.replyError(option, P.NBD_REP_ERR_INVALID, 'trailing bytes after the queries');
+    if (!this.host.findExport(name)) return this.replyError(option, P.NBD_REP_ERR_UNKNOWN, `no export named '${name.slice(0, 100)}'`);
+    // LIST with no queries: every context; "base:" lists the namespace.
+    const matches = set
+      ? queries.includes(P.NBD_META_BASE_ALLOCATION)
+      : queries.length === 0 || queries.some((q) => q === P.NBD_META_BASE_ALLOCATION || q === 'base:');
+    if (set) {
+      this.metaExport = matches ? name : undefined;
+      this.metaActive = false;
+    }
+    if (matches) {
+      const ctx = Buffer.from(P.NBD_META_BASE_ALLOCATION, 'utf8');
+      const b = Buffer.allocUnsafe(4 + ctx.length);
+      // LIST: "the context id … SHOULD be set to 0" since nothing is selected.
+      b.writeUInt32BE(set ? P.NBD_META_ID_BASE_ALLOCATION : 0, 0);
+      ctx.copy(b, 4);
+      this.reply(option, P.NBD_REP_META_CONTEXT, b);
+    }
+    this.reply(option, P.NBD_REP_ACK);
+  }
+
   private enterTransmission(exp: NbdExport, strictAlignment: boolean): void {
     this.exp = exp;
+    this.metaActive = this.metaExport !== undefined && this.metaExport === exp.name && this.structuredReplies;
     this.strictAlignment = strictAlignment;
     this.cpu = this.seq % Math.max(1, exp.backend.nrCpus);
     this.state = 'request-header';
@@ -383,6 +445,7 @@ export class NbdConnection {
       case P.NBD_CMD_WRITE_ZEROES:
         this.track(type, cookie, exp.writeZeroes(offset, length, (flags & P.NBD_CMD_FLAG_NO_HOLE) !== 0, fua, this.cpu), 0);
         return;
+      case P.NBD_CMD_BLOCK_STATUS: return this.doBlockStatus(exp, cookie, offset, length, (flags & P.NBD_CMD_FLAG_REQ_ONE) !== 0);
       default:
         this.sendError(type, cookie, P.NBD_EINVAL, 'unknown command');
         this.finishRequest();
@@ -391,8 +454,10 @@ export class NbdConnection {
 
   private validate(exp: NbdExport, type: number, flags: number, offset: number, length: number): { errno: number; message: string } | undefined {
     if (exp.removed) return { errno: P.NBD_ESHUTDOWN, message: 'export was removed' };
+    // BLOCK_STATUS only once a context was negotiated ("the server MUST NOT
+    // send … unless the client negotiated a metadata context" → EINVAL).
     const known = type === P.NBD_CMD_READ || type === P.NBD_CMD_WRITE || type === P.NBD_CMD_FLUSH
-      || type === P.NBD_CMD_TRIM || type === P.NBD_CMD_WRITE_ZEROES;
+      || type === P.NBD_CMD_TRIM || type === P.NBD_CMD_WRITE_ZEROES || (type === P.NBD_CMD_BLOCK_STATUS && this.metaActive);
     // "The server SHOULD return EINVAL if it receives an unknown command."
     if (!known) return { errno: P.NBD_EINVAL, message: `unsupported command ${type}` };
     // "… if it receives an unknown command flag" or one not valid for the command.
@@ -435,6 +500,27 @@ export class NbdConnection {
         this.finishRequest();
       },
       (err: unknown) => this.fail(P.NBD_CMD_READ, cookie, err),
+    );
+  }
+
+  /** One final NBD_REPLY_TYPE_BLOCK_STATUS chunk: context id, then (length, flags) descriptors. */
+  private doBlockStatus(exp: NbdExport, cookie: bigint, offset: number, length: number, reqOne: boolean): void {
+    exp.blockStatus(offset, length, reqOne, this.cpu).then(
+      (extents: BlockExtent[]) => {
+        const n = 4 + 8 * extents.length;
+        const b = Buffer.allocUnsafe(P.STRUCTURED_REPLY_HEADER_SIZE + n);
+        writeStructuredHeader(b, P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_BLOCK_STATUS, cookie, n);
+        b.writeUInt32BE(P.NBD_META_ID_BASE_ALLOCATION, P.STRUCTURED_REPLY_HEADER_SIZE);
+        let at = P.STRUCTURED_REPLY_HEADER_SIZE + 4;
+        for (const e of extents) {
+          b.writeUInt32BE(e.length >>> 0, at);
+          b.writeUInt32BE(e.flags >>> 0, at + 4);
+          at += 8;
+        }
+        this.send(b);
+        this.finishRequest();
+      },
+      (err: unknown) => this.fail(P.NBD_CMD_BLOCK_STATUS, cookie, err),
     );
   }
 

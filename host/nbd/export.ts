@@ -13,10 +13,10 @@
 //   unaligned writes do read-modify-write of the partial head/tail blocks
 //   under a per-export block lock so two non-overlapping sub-block writes
 //   never lose each other's bytes. This is what qemu-nbd does for GO clients.
-import type { NbdBackend } from './backend.ts';
+import type { BlockExtent, NbdBackend } from './backend.ts';
 import {
   NBD_FLAG_HAS_FLAGS, NBD_FLAG_READ_ONLY, NBD_FLAG_SEND_FLUSH, NBD_FLAG_SEND_FUA, NBD_FLAG_ROTATIONAL,
-  NBD_FLAG_SEND_TRIM, NBD_FLAG_SEND_WRITE_ZEROES, NBD_FLAG_SEND_DF, NBD_FLAG_CAN_MULTI_CONN, NBD_DEFAULT_MAX_PAYLOAD,
+  NBD_FLAG_SEND_TRIM, NBD_FLAG_SEND_WRITE_ZEROES, NBD_FLAG_SEND_DF, NBD_FLAG_CAN_MULTI_CONN, NBD_DEFAULT_MAX_PAYLOAD, NBD_STATE_ZERO, NBD_EIO,
 } from './protocol.ts';
 
 export interface NbdExportOptions {
@@ -180,6 +180,59 @@ export class NbdExport {
     if (fua && !this.backend.fua) await this.flush(cpu);
   }
 
+  /**
+   * base:allocation extents for NBD_CMD_BLOCK_STATUS, starting at `offset`,
+   * covering at least one byte and at most `length` (proto.md lets the reply
+   * stop short; the client asks again for the rest). `reqOne`: a single extent.
+   *
+   * A backend that knows its allocation answers itself (holes and zeroes).
+   * The block layer has no such query (no SEEK_HOLE / GET LBA STATUS path), so
+   * otherwise the range — at most BLOCK_STATUS_SCAN_BYTES of it — is read and
+   * each preferred-size block that reads as zeroes is reported NBD_STATE_ZERO
+   * (never HOLE: we cannot tell unallocated from written zeroes); the rest is
+   * data (flags 0). Both are true statements per "base:allocation".
+   */
+  async blockStatus(offset: number, length: number, reqOne: boolean, cpu: number): Promise<BlockExtent[]> {
+    const bs = this.minBlock;
+    const start = offset - (offset % bs);
+    const want = Math.min(roundUp(offset + length, bs), this.size);
+    let raw: BlockExtent[];
+    if (this.backend.blockStatus) {
+      raw = await this.backend.blockStatus(start, want - start, cpu);
+    } else {
+      const end = Math.min(want, start + BLOCK_STATUS_SCAN_BYTES);
+      const buf = Buffer.allocUnsafeSlow(end - start);
+      await this.readAligned(start, buf, cpu);
+      const grain = Math.max(bs, this.preferredBlock);
+      if (zeroBlock.length < grain) zeroBlock = Buffer.alloc(grain);
+      raw = [];
+      for (let pos = start; pos < end;) {
+        const next = Math.min(end, (Math.floor(pos / grain) + 1) * grain);
+        const n = next - pos;
+        const flags = buf.subarray(pos - start, next - start).equals(zeroBlock.subarray(0, n)) ? NBD_STATE_ZERO : 0;
+        const last = raw[raw.length - 1];
+        if (last !== undefined && last.flags === flags) last.length += n;
+        else raw.push({ length: n, flags });
+        pos = next;
+      }
+    }
+    // Re-base on `offset` and clip to the request.
+    const out: BlockExtent[] = [];
+    let skip = offset - start;
+    let left = length;
+    for (const e of raw) {
+      let n = e.length;
+      if (skip > 0) { const k = Math.min(skip, n); skip -= k; n -= k; }
+      n = Math.min(n, left);
+      if (n <= 0) { if (left <= 0) break; continue; }
+      out.push({ length: n, flags: e.flags });
+      left -= n;
+      if (reqOne) break;
+    }
+    if (out.length === 0) throw new NbdRequestError(NBD_EIO, 'block status: the disk described no extent');
+    return out;
+  }
+
   // ── helpers ───────────────────────────────────────────────────────────────
 
   private async readAligned(offset: number, dst: Buffer, cpu: number): Promise<void> {
@@ -274,3 +327,7 @@ async function settleAll(ps: Promise<void>[]): Promise<void> {
   const rs = await Promise.allSettled(ps);
   for (const r of rs) if (r.status === 'rejected') throw r.reason;
 }
+
+/** Most bytes one BLOCK_STATUS reads to tell zeroes from data (the reply may cover less than asked). */
+export const BLOCK_STATUS_SCAN_BYTES = 4 * 1024 * 1024;
+let zeroBlock: Buffer = Buffer.alloc(0);

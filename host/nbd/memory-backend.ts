@@ -2,7 +2,8 @@
 // alone (no block layer), with knobs for every limit the server reads and a
 // hook to fail chosen operations. Completes on a later macrotask so that
 // requests really overlap, like a disk.
-import type { NbdBackend } from './backend.ts';
+import type { BlockExtent, NbdBackend } from './backend.ts';
+import { NBD_STATE_HOLE, NBD_STATE_ZERO } from './protocol.ts';
 
 export interface MemoryBackendOptions {
   sizeBytes: number;
@@ -17,7 +18,7 @@ export interface MemoryBackendOptions {
   nrCpus?: number;
 }
 
-export type MemoryOp = 'read' | 'write' | 'flush' | 'discard' | 'writeZeroes';
+export type MemoryOp = 'read' | 'write' | 'flush' | 'discard' | 'writeZeroes' | 'blockStatus';
 
 /** What the fake saw, for assertions. */
 export interface MemoryOpRecord { op: MemoryOp; offset: number; length: number; fua: boolean; noUnmap: boolean; cpu: number }
@@ -34,6 +35,8 @@ export class MemoryBackend implements NbdBackend {
   readonly readOnly: boolean;
   readonly nrCpus: number;
   readonly data: Buffer;
+  /** Per logical block: 1 once written (or zeroed with NO_HOLE), 0 = a hole (never written, discarded, zeroed). */
+  readonly allocated: Uint8Array;
   /** Last `recordLimit` operations (oldest first). */
   readonly log: MemoryOpRecord[] = [];
   recordLimit = 10_000;
@@ -61,6 +64,26 @@ export class MemoryBackend implements NbdBackend {
     this.readOnly = o.readOnly ?? false;
     this.nrCpus = o.nrCpus ?? 2;
     this.data = Buffer.alloc(o.sizeBytes);
+    this.allocated = new Uint8Array(Math.ceil(o.sizeBytes / this.logicalBlockSize));
+  }
+
+  private mark(offset: number, length: number, v: 0 | 1): void {
+    this.allocated.fill(v, offset / this.logicalBlockSize, (offset + length) / this.logicalBlockSize);
+  }
+
+  /** Extents of allocated data (flags 0) and holes (HOLE|ZERO), like a sparse file's SEEK_HOLE map. */
+  blockStatus(offset: number, length: number, cpu: number): Promise<BlockExtent[]> {
+    const out: BlockExtent[] = [];
+    return this.op({ op: 'blockStatus', offset, length, fua: false, noUnmap: false, cpu }, () => {
+      const bs = this.logicalBlockSize;
+      for (let b = offset / bs, end = (offset + length) / bs; b < end;) {
+        const v = this.allocated[b];
+        let e = b + 1;
+        while (e < end && this.allocated[e] === v) e++;
+        out.push({ length: (e - b) * bs, flags: v === 1 ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO });
+        b = e;
+      }
+    }).then(() => out);
   }
 
   private async op(r: MemoryOpRecord, body: () => void): Promise<void> {
@@ -97,6 +120,7 @@ export class MemoryBackend implements NbdBackend {
   write(offset: number, data: Buffer, fua: boolean, cpu: number): Promise<void> {
     return this.op({ op: 'write', offset, length: data.length, fua, noUnmap: false, cpu }, () => {
       data.copy(this.data, offset);
+      this.mark(offset, data.length, 1);
       if (!fua) this.dirtyWrites += data.length;
     });
   }
@@ -106,11 +130,13 @@ export class MemoryBackend implements NbdBackend {
   discardRange(offset: number, length: number, cpu: number): Promise<void> {
     return this.op({ op: 'discard', offset, length, fua: false, noUnmap: false, cpu }, () => {
       this.data.fill(0, offset, offset + length);
+      this.mark(offset, length, 0);
     });
   }
   writeZeroes(offset: number, length: number, noUnmap: boolean, fua: boolean, cpu: number): Promise<void> {
     return this.op({ op: 'writeZeroes', offset, length, fua, noUnmap, cpu }, () => {
       this.data.fill(0, offset, offset + length);
+      this.mark(offset, length, noUnmap ? 1 : 0);
     });
   }
 }

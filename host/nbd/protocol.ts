@@ -108,6 +108,16 @@ export const NBD_REPLY_TYPE_BLOCK_STATUS = 5;
 export const NBD_REPLY_TYPE_ERROR = (1 << 15) + 1;
 export const NBD_REPLY_TYPE_ERROR_OFFSET = (1 << 15) + 2;
 
+// "Metadata querying": the one context we offer, base:allocation ("Block
+// status" → "base:allocation metadata context"), and its status flags.
+export const NBD_META_BASE_ALLOCATION = 'base:allocation';
+/** Context id we give base:allocation (any id is fine; the client echoes it back). */
+export const NBD_META_ID_BASE_ALLOCATION = 1;
+/** "NBD_STATE_HOLE": the extent is not allocated. */
+export const NBD_STATE_HOLE = 1 << 0;
+/** "NBD_STATE_ZERO": the extent reads as zeroes. */
+export const NBD_STATE_ZERO = 1 << 1;
+
 // "Error values": the protocol's own numbering (Linux's), not the host OS's.
 export const NBD_EPERM = 1;
 export const NBD_EIO = 5;

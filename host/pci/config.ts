@@ -1,65 +1,13 @@
 // PCI configuration space as the host reads it: header offsets, the
 // capability-list walk and capability decoders, BAR sizing arithmetic.
 // Pure functions over a config-space snapshot, so they are unit-testable
-// without a device. [raw] — the only place that knows these offsets.
+// without a device. [raw] The register offsets themselves are src/spec/pci.ts.
 import type { MsixInfo, PciCapability, PciIds, PcieInfo, PmInfo } from './types.ts';
 import { pciError } from './errors.ts';
-
-/** Type 0 header offsets (PCI Local Bus 3.0 §6.1). */
-export const CFG = {
-  VENDOR_ID: 0x00,
-  DEVICE_ID: 0x02,
-  COMMAND: 0x04,
-  STATUS: 0x06,
-  REVISION_ID: 0x08,
-  CLASS_PROG: 0x09, // 3 bytes: prog-if, subclass, base class
-  HEADER_TYPE: 0x0e,
-  BAR0: 0x10,
-  SUBSYSTEM_VENDOR_ID: 0x2c,
-  SUBSYSTEM_ID: 0x2e,
-  CAP_PTR: 0x34,
-} as const;
-
-/** Command register bits (§6.2.2). */
-export const CMD = { IO: 1 << 0, MEMORY: 1 << 1, BUS_MASTER: 1 << 2, INTX_DISABLE: 1 << 10 } as const;
-/** Status register: Capabilities List (§6.2.3). */
-export const STATUS_CAP_LIST = 1 << 4;
-
-/** Capability IDs (PCI Code and ID Assignment spec). */
-export const CAP_ID = { PM: 0x01, MSI: 0x05, VENDOR: 0x09, PCIE: 0x10, MSIX: 0x11 } as const;
-
-/** MSI-X capability layout (§6.8.2). */
-export const MSIX = {
-  CTRL: 0x02,
-  TABLE: 0x04,
-  PBA: 0x08,
-  CTRL_TABLE_SIZE_MASK: 0x07ff,
-  CTRL_FUNCTION_MASK: 1 << 14,
-  CTRL_ENABLE: 1 << 15,
-  BIR_MASK: 0x7,
-  /** Table entry: 16 bytes. */
-  ENTRY_SIZE: 16,
-  ENTRY_ADDR_LO: 0x0,
-  ENTRY_ADDR_HI: 0x4,
-  ENTRY_DATA: 0x8,
-  ENTRY_VECTOR_CTRL: 0xc,
-  VECTOR_CTRL_MASKED: 1 << 0,
-} as const;
-
-/** PCI Express capability layout (PCIe Base 4.0 §7.5.3). */
-export const PCIE = {
-  CAPS: 0x02,
-  DEVCAP: 0x04,
-  DEVCTL: 0x08,
-  DEVCAP_FLR: 1 << 28,
-  DEVCTL_INITIATE_FLR: 1 << 15,
-} as const;
-
-/** Power Management capability (PCI PM 1.2 §3.2). */
-export const PM = { PMC: 0x02, PMCSR: 0x04 } as const;
+import { CAP_ID, CAP_MIN_OFFSET, CFG, EXT_CONFIG_START, MSIX, PCIE, PM, STATUS } from '../../src/spec/pci.ts';
 
 /** The standard (non-extended) config space the host walks. */
-export const CONFIG_HEADER_BYTES = 256;
+export const CONFIG_HEADER_BYTES = EXT_CONFIG_START;
 /** The MSI address a host programs (x86 LAPIC window); data carries the vector. */
 export const MSI_ADDRESS = 0xfee0_0000;
 
@@ -88,7 +36,9 @@ export function parseIds(b: Uint8Array): PciIds {
   };
 }
 
-const CAP_NAMES: Record<number, string> = { 0x01: 'pm', 0x05: 'msi', 0x09: 'vendor', 0x10: 'pcie', 0x11: 'msix' };
+const CAP_NAMES: Record<number, string> = {
+  [CAP_ID.PM]: 'pm', [CAP_ID.MSI]: 'msi', [CAP_ID.VENDOR]: 'vendor', [CAP_ID.PCIE]: 'pcie', [CAP_ID.MSIX]: 'msix',
+};
 
 /**
  * Walk the capability list (§6.7): start at Capabilities Pointer (bits 1:0
@@ -97,12 +47,12 @@ const CAP_NAMES: Record<number, string> = { 0x01: 'pm', 0x05: 'msi', 0x09: 'vend
  * walk with an error.
  */
 export function walkCapabilities(b: Uint8Array): PciCapability[] {
-  if ((cfgU16(b, CFG.STATUS) & STATUS_CAP_LIST) === 0) return [];
+  if ((cfgU16(b, CFG.STATUS) & STATUS.CAP_LIST) === 0) return [];
   const caps: PciCapability[] = [];
   const seen = new Set<number>();
-  let ptr = u8(b, CFG.CAP_PTR) & 0xfc;
+  let ptr = u8(b, CFG.CAPABILITIES_PTR) & 0xfc;
   while (ptr !== 0) {
-    if (ptr < 0x40 || ptr + 2 > b.length) throw pciError('config', `capability pointer 0x${ptr.toString(16)} out of range`);
+    if (ptr < CAP_MIN_OFFSET || ptr + 2 > b.length) throw pciError('config', `capability pointer 0x${ptr.toString(16)} out of range`);
     if (seen.has(ptr)) throw pciError('config', `capability list loops at 0x${ptr.toString(16)}`);
     seen.add(ptr);
     const id = u8(b, ptr);
@@ -113,12 +63,12 @@ export function walkCapabilities(b: Uint8Array): PciCapability[] {
 }
 
 export function decodeMsix(b: Uint8Array, capOffset: number): MsixInfo {
-  const ctrl = cfgU16(b, capOffset + MSIX.CTRL);
+  const ctrl = cfgU16(b, capOffset + MSIX.CONTROL);
   const table = cfgU32(b, capOffset + MSIX.TABLE);
   const pba = cfgU32(b, capOffset + MSIX.PBA);
   return {
     capOffset,
-    tableSize: (ctrl & MSIX.CTRL_TABLE_SIZE_MASK) + 1,
+    tableSize: (ctrl & MSIX.CONTROL_TABLE_SIZE_MASK) + 1,
     tableBar: table & MSIX.BIR_MASK,
     tableOffset: (table & ~MSIX.BIR_MASK) >>> 0,
     pbaBar: pba & MSIX.BIR_MASK,

@@ -14,8 +14,9 @@ import {
   type PciCapability, type PciFunction, type PciIds, type PciStats, type PcieInfo, type PmInfo, type Read32Cb, type Read64Cb,
 } from './types.ts';
 import { pciError, PciError } from './errors.ts';
+import { CAP_ID, CFG, COMMAND, MSIX } from '../../src/spec/pci.ts';
 import {
-  CAP_ID, CFG, CMD, CONFIG_HEADER_BYTES, MSI_ADDRESS, MSIX, barFlags, barSize, decodeMsix, decodePcie, decodePm,
+  CONFIG_HEADER_BYTES, MSI_ADDRESS, barFlags, barSize, decodeMsix, decodePcie, decodePm,
   parseIds, walkCapabilities,
 } from './config.ts';
 import { emptyStats } from './iommu.ts';
@@ -206,7 +207,7 @@ class PciFunctionImpl implements PciFunction {
    */
   private async sizeBars(): Promise<void> {
     const cmd = this.command;
-    this.cfgWrite(CFG.COMMAND, 2, cmd & ~(CMD.MEMORY | CMD.IO));
+    this.cfgWrite(CFG.COMMAND, 2, cmd & ~(COMMAND.MEMORY_SPACE | COMMAND.IO_SPACE));
     const orig = await Promise.all(BAR_REGIONS.map((_, i) => this.cfgRead32(CFG.BAR0 + 4 * i)));
     const probes: Promise<number>[] = [];
     for (let i = 0; i < 6; i++) {
@@ -376,18 +377,18 @@ class PciFunctionImpl implements PciFunction {
   async setCommand(opts: { memory?: boolean; busMaster?: boolean }): Promise<void> {
     this.checkAlive();
     let cmd = this.command;
-    if (opts.memory !== undefined) cmd = opts.memory ? cmd | CMD.MEMORY : cmd & ~CMD.MEMORY;
-    if (opts.busMaster !== undefined) cmd = opts.busMaster ? cmd | CMD.BUS_MASTER : cmd & ~CMD.BUS_MASTER;
+    if (opts.memory !== undefined) cmd = opts.memory ? cmd | COMMAND.MEMORY_SPACE : cmd & ~COMMAND.MEMORY_SPACE;
+    if (opts.busMaster !== undefined) cmd = opts.busMaster ? cmd | COMMAND.BUS_MASTER : cmd & ~COMMAND.BUS_MASTER;
     // Turning bus mastering off takes effect for the host's IOMMU at once (before the write
     // reaches the device); turning it on, once the device has seen it.
-    if ((cmd & CMD.BUS_MASTER) === 0) this.memory.iommu.busMaster = false;
+    if ((cmd & COMMAND.BUS_MASTER) === 0) this.memory.iommu.busMaster = false;
     this.cfgWrite(CFG.COMMAND, 2, cmd);
     const back = (await this.cfgRead32(CFG.COMMAND)) & 0xffff;
-    this.memory.iommu.busMaster = (back & CMD.BUS_MASTER) !== 0 || this.isGone;
+    this.memory.iommu.busMaster = (back & COMMAND.BUS_MASTER) !== 0 || this.isGone;
     if (this.isGone) return;
     this.command = back;
-    const want = cmd & (CMD.MEMORY | CMD.BUS_MASTER);
-    if ((back & (CMD.MEMORY | CMD.BUS_MASTER)) !== want) {
+    const want = cmd & (COMMAND.MEMORY_SPACE | COMMAND.BUS_MASTER);
+    if ((back & (COMMAND.MEMORY_SPACE | COMMAND.BUS_MASTER)) !== want) {
       throw pciError('config', `${this.name}: command register reads 0x${back.toString(16)} after writing 0x${cmd.toString(16)}`);
     }
   }
@@ -410,8 +411,8 @@ class PciFunctionImpl implements PciFunction {
   private writeMsixCtrl(): void {
     const m = this.msixOrThrow();
     // Message Control: only Enable (15) and Function Mask (14) are writable (PCI 3.0 §6.8.2.3).
-    const v = (this.msixEnabled ? MSIX.CTRL_ENABLE : 0) | (this.functionMasked ? MSIX.CTRL_FUNCTION_MASK : 0);
-    this.cfgWrite(m.capOffset + MSIX.CTRL, 2, v);
+    const v = (this.msixEnabled ? MSIX.CONTROL_ENABLE : 0) | (this.functionMasked ? MSIX.CONTROL_FUNCTION_MASK : 0);
+    this.cfgWrite(m.capOffset + MSIX.CONTROL, 2, v);
   }
 
   private tableWrite32(vec: number, field: number, v: number): void {
@@ -428,7 +429,7 @@ class PciFunctionImpl implements PciFunction {
     if (!Number.isInteger(n) || n < 1 || n > m.tableSize) {
       throw pciError('invalid', `${this.name}: cannot enable ${n} MSI-X vectors (table has ${m.tableSize})`);
     }
-    if ((this.command & CMD.MEMORY) === 0) throw pciError('invalid', `${this.name}: enable memory space before MSI-X (the table is in a BAR)`);
+    if ((this.command & COMMAND.MEMORY_SPACE) === 0) throw pciError('invalid', `${this.name}: enable memory space before MSI-X (the table is in a BAR)`);
     // As Linux's msix_capability_init: enable with the function masked,
     // program the entries, then lift the function mask.
     this.msixEnabled = true;
@@ -442,7 +443,7 @@ class PciFunctionImpl implements PciFunction {
         this.tableWrite32(v, MSIX.ENTRY_VECTOR_CTRL, 0);
         this.vectorMasked[v] = 0;
       } else if (this.vectorMasked[v] === 0) {
-        this.tableWrite32(v, MSIX.ENTRY_VECTOR_CTRL, MSIX.VECTOR_CTRL_MASKED);
+        this.tableWrite32(v, MSIX.ENTRY_VECTOR_CTRL, MSIX.VECTOR_CTRL_MASK);
         this.vectorMasked[v] = 1;
       }
     }
@@ -451,7 +452,7 @@ class PciFunctionImpl implements PciFunction {
     this.writeMsixCtrl();
     // Read back the control word: the writes above have taken effect once it answers.
     const ctrl = ((await this.cfgRead32(m.capOffset)) >>> 16) & 0xffff;
-    if (!this.isGone && (ctrl & MSIX.CTRL_ENABLE) === 0) throw pciError('config', `${this.name}: MSI-X Enable did not stick (control 0x${ctrl.toString(16)})`);
+    if (!this.isGone && (ctrl & MSIX.CONTROL_ENABLE) === 0) throw pciError('config', `${this.name}: MSI-X Enable did not stick (control 0x${ctrl.toString(16)})`);
     return n;
   }
 
@@ -467,7 +468,7 @@ class PciFunctionImpl implements PciFunction {
   maskVector(vec: number, masked: boolean): void {
     this.checkVector(vec);
     this.vectorMasked[vec] = masked ? 1 : 0;
-    this.tableWrite32(vec, MSIX.ENTRY_VECTOR_CTRL, masked ? MSIX.VECTOR_CTRL_MASKED : 0);
+    this.tableWrite32(vec, MSIX.ENTRY_VECTOR_CTRL, masked ? MSIX.VECTOR_CTRL_MASK : 0);
   }
 
   setFunctionMask(masked: boolean): void {
@@ -594,13 +595,13 @@ class PciFunctionImpl implements PciFunction {
       this.msixEnabled = false;
       this.msixVectors = 0;
       this.functionMasked = false;
-      if (wasEnabled && n > 0 && (cmd & CMD.MEMORY) !== 0) {
+      if (wasEnabled && n > 0 && (cmd & COMMAND.MEMORY_SPACE) !== 0) {
         await this.enableMsix(n);
         for (let v = 0; v < n; v++) if (masks[v] === 1) this.maskVector(v, true);
         if (fmask) this.setFunctionMask(true);
       }
     }
-    await this.setCommand({ memory: (cmd & CMD.MEMORY) !== 0, busMaster: (cmd & CMD.BUS_MASTER) !== 0 });
+    await this.setCommand({ memory: (cmd & COMMAND.MEMORY_SPACE) !== 0, busMaster: (cmd & COMMAND.BUS_MASTER) !== 0 });
   }
 
   get gone(): boolean {

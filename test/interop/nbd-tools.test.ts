@@ -199,3 +199,42 @@ for (const [name, job] of [
     t.true((j?.read.io_bytes ?? 0) > 0, 'verify read the data back');
   });
 }
+
+interface MapExtent { offset: number; length: number; type: number; description: string }
+
+/** The base:allocation type (NBD_STATE_* bits) nbdinfo reported at `offset`. */
+function typeAt(map: readonly MapExtent[], offset: number): number | undefined {
+  return map.find((e) => offset >= e.offset && offset < e.offset + e.length)?.type;
+}
+
+interop('nbdinfo --map and qemu-img map: base:allocation block status tells zeroes from data', ['nbdinfo', 'qemu-io', 'qemu-img'], async (t, target) => {
+  const u = uri(target, 'img');
+  const size = await exportSize(u);
+  if (size < 16 * 1024 * 1024) { t.fail(`img is ${size} bytes, the test needs 16 MiB`); return; }
+  // 8..12 MiB: zeroes with 64 KiB of data at 9 MiB (explicit zero writes, so
+  // the result does not depend on earlier tests or on WRITE_ZEROES support).
+  const w = await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0 8m 4m', '-c', 'write -P 0x5a 9m 64k', u]);
+  t.is(w.status, 0, w.stderr);
+  const r = await run('nbdinfo', ['--map', '--json', u]);
+  t.is(r.status, 0, r.stderr);
+  const map = JSON.parse(r.stdout) as MapExtent[];
+  // Contiguous extents covering the whole export.
+  let at = 0;
+  for (const e of map) { t.is(e.offset, at); at += e.length; }
+  t.is(at, size);
+  // The block layer cannot say what is unallocated, so zero ranges are "zero" (2), never "hole".
+  t.is(typeAt(map, 8 * 1024 * 1024), 2);
+  t.is(typeAt(map, 9 * 1024 * 1024), 0);
+  t.is(typeAt(map, 9 * 1024 * 1024 + 64 * 1024 - 1), 0);
+  t.is(typeAt(map, 9 * 1024 * 1024 + 64 * 1024), 2);
+  t.is(typeAt(map, 12 * 1024 * 1024 - 1), 2);
+  t.true(map.every((e) => (e.type & 1) === 0), 'no holes claimed');
+  // qemu-img map sees the same through its NBD block driver.
+  const q = await run('qemu-img', ['map', '-f', 'raw', '--output=json', u]);
+  t.is(q.status, 0, q.stderr);
+  const qm = JSON.parse(q.stdout) as Array<{ start: number; length: number; zero: boolean }>;
+  const zeroAt = (off: number): boolean | undefined => qm.find((e) => off >= e.start && off < e.start + e.length)?.zero;
+  t.is(zeroAt(8 * 1024 * 1024), true);
+  t.is(zeroAt(9 * 1024 * 1024), false);
+  t.is(zeroAt(10 * 1024 * 1024), true);
+});
