@@ -14,6 +14,8 @@ import { ADMIN, CNS } from '../../src/spec/admin.ts';
 import { FID } from '../../src/spec/features.ts';
 import { writeSqe, readCqe, type SqeInit, type Cqe } from '../../src/wire/index.ts';
 import { u32, put32 } from '../../src/wire/le.ts';
+import { CFG, COMMAND, MSIX } from '../../src/spec/pci.ts';
+import { CAP_OFFSET } from '../../device/pci/regs.ts';
 
 export const MEM_BASE = 0x1000_0000;
 
@@ -134,16 +136,21 @@ export class NvmeTestHost {
   /** hello, enable memory + bus mastering, MSI-X on with every vector unmasked, one DMA window over test memory. */
   async attach(): Promise<void> {
     const info = await this.ch.hello({ maxFrame: 4 << 20 });
-    await this.cfgWrite(0x04, 2, 0x0006);
-    const ctl = await this.cfgRead(0x52, 2);
-    const n = (ctl & 0x7ff) + 1;
-    const tbl = await this.cfgRead(0x54, 4);
+    await this.cfgWrite(CFG.COMMAND, 2, COMMAND.MEMORY_SPACE | COMMAND.BUS_MASTER);
+    // The device library places MSI-X at a fixed offset (device/pci/regs.ts CAP_OFFSET).
+    const cap = CAP_OFFSET.MSIX;
+    const ctl = await this.cfgRead(cap + MSIX.CONTROL, 2);
+    const n = (ctl & MSIX.CONTROL_TABLE_SIZE_MASK) + 1;
+    const tbl = await this.cfgRead(cap + MSIX.TABLE, 4);
+    const bar = 'bar' + (tbl & MSIX.BIR_MASK);
+    const base = tbl & ~MSIX.BIR_MASK;
     for (let v = 0; v < n; v++) {
-      await this.post('bar' + (tbl & 7), (tbl & ~7) + v * 16, 4, 0xfee0_0000);
-      await this.post('bar' + (tbl & 7), (tbl & ~7) + v * 16 + 8, 4, v);
-      await this.post('bar' + (tbl & 7), (tbl & ~7) + v * 16 + 12, 4, 0);
+      const entry = base + v * MSIX.ENTRY_SIZE;
+      await this.post(bar, entry + MSIX.ENTRY_ADDR_LO, 4, 0xfee0_0000);
+      await this.post(bar, entry + MSIX.ENTRY_DATA, 4, v);
+      await this.post(bar, entry + MSIX.ENTRY_VECTOR_CTRL, 4, 0);
     }
-    await this.cfgWrite(0x52, 2, (ctl & ~0x4000) | 0x8000);
+    await this.cfgWrite(cap + MSIX.CONTROL, 2, (ctl & ~MSIX.CONTROL_FUNCTION_MASK) | MSIX.CONTROL_ENABLE);
     await this.ch.request({ t: 'dma_map', iova: this.mem.base, len: this.mem.size, prot: 3 });
     this.trace.push(`attached ${info.info.vendor.toString(16)}:${info.info.device.toString(16)}`);
   }
