@@ -3,6 +3,7 @@
 import { startNbdServer, type NbdServer, type NbdServerOptions } from '../../host/nbd/index.ts';
 import { MemoryBackend, type MemoryBackendOptions } from '../../host/nbd/memory-backend.ts';
 import { NbdClient, connectNbd } from '../../host/nbd/client.ts';
+import { mulberry32 } from '../../src/util/prng.ts';
 
 export interface Rig {
   server: NbdServer;
@@ -46,17 +47,8 @@ export async function rig(disk: Partial<MemoryBackendOptions> = {}, server: Part
   };
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, the project's one in src/util/prng.ts). */
+export const prng = mulberry32;
 
 export function pattern(len: number, seed: number): Buffer {
   const r = prng(seed);
