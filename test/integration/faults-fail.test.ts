@@ -139,7 +139,10 @@ test.serial('hostile-dma bus-master-off: with bus mastering off, a device DMA wr
   await host.ctrl.fn.setCommand({ busMaster: false });
   const ev = (await injected).data as { kind: string; addr: number };
   t.is(ev.kind, 'bus-master-off');
-  await device.faults(); // a round trip on the control channel: the posted DMA write has reached the host by now
+  // A read on the device's own link: its answer comes after every posted message the device sent
+  // before it (PROTOCOL.md ordering), so the hostile DMA write has reached the host by then. (A
+  // control-channel round trip is another connection and proves nothing about this one.)
+  await host.ctrl.fn.bar(0).read32(0);
   await host.ctrl.fn.memory.settled();
   const after = host.ctrl.fn.stats().blockedWrites;
   await host.ctrl.fn.setCommand({ busMaster: true });
