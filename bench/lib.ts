@@ -50,7 +50,7 @@ export function summarize(xs: number[]): Summary {
   return { min: s[0] ?? 0, median, max: s[s.length - 1] ?? 0 };
 }
 
-/** Percentile (0..100) of an unsorted sample, in place sort. */
+/** Percentile (0..100, nearest rank) of a sample already sorted ascending (the caller sorts). */
 export function percentile(sorted: Float64Array | number[], p: number): number {
   if (sorted.length === 0) return 0;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

@@ -214,6 +214,8 @@ export function registerHostCommands(reg: ControlRegistry, host: HostDaemon): vo
       throw new QmpError('GenericError', "Parameter 'env' must be an object of strings");
     }
     const run = argStr(a, 'run', randomUUID());
+    // A reused id would let fio-cancel reach the wrong run and the first run's end drop the second's entry.
+    if (fioRuns.has(run)) throw new QmpError('GenericError', `Parameter 'run': fio run '${run}' is already running`);
     const ac = new AbortController();
     fioRuns.set(run, ac);
     const emit = (stream: 'stdout' | 'stderr') => ({

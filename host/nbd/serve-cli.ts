@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Stand-alone NBD host until the host daemon exists: builds rnull disks (or
-// plain in-memory disks) in this process and exports them over NBD.
+// Stand-alone NBD server (the host daemon's nbd-export does the same inside a
+// full host): builds rnull disks (or plain in-memory disks) in this process and
+// exports them over NBD. Used by the NBD interop tests and benches.
 //
 //   node --import tsx host/nbd/serve-cli.ts --null nullb0,size=1024 --listen 127.0.0.1:0
 //   → stdout, one line when ready: "nbd://127.0.0.1:40123/nullb0" (space-separated if several)
@@ -18,6 +19,7 @@
 //   --log-level <lvl>      pino level on stderr (default warn)
 //   --watchdog-stdin       exit when stdin reaches EOF (parent died)
 import { parseArgs } from 'node:util';
+import { parseIntArg } from '../cli/args.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { NullBlkRegistry } from '../drivers/rnull/index.ts';
 import { startNbdServer, parseExportSpec, type NbdExportOptions, type NbdExportSpec } from './index.ts';
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
     process.stdin.on('error', () => process.exit(0));
     process.stdin.resume();
   }
-  const nrCpus = values['nr-cpus'] !== undefined ? Number(values['nr-cpus']) : 4;
+  const nrCpus = values['nr-cpus'] !== undefined ? parseIntArg(values['nr-cpus'], '--nr-cpus', 1, 1024) : 4;
   const backends = new Map<string, NbdBackend>();
   const nullSpecs = values.null ?? [];
   let registry: NullBlkRegistry | undefined;
@@ -77,8 +79,11 @@ async function main(): Promise<void> {
   }
   for (const spec of values.memory ?? []) {
     const { name, kv } = parseKv(spec, '--memory');
-    const mib = Number(kv.get('size') ?? '1024');
-    backends.set(name, new MemoryBackend({ sizeBytes: mib * 1024 * 1024, logicalBlockSize: Number(kv.get('bs') ?? '512'), maxIoBytes: 1024 * 1024 }));
+    // The buffer is one Node Buffer (< 4 GiB); NBD block sizes are powers of two up to 64 KiB.
+    const mib = parseIntArg(kv.get('size') ?? '1024', `--memory ${name} size`, 1, 4095);
+    const bs = parseIntArg(kv.get('bs') ?? '512', `--memory ${name} bs`, 512, 65536);
+    if ((bs & (bs - 1)) !== 0) throw new Error(`--memory ${name} bs: ${bs} is not a power of two`);
+    backends.set(name, new MemoryBackend({ sizeBytes: mib * 1024 * 1024, logicalBlockSize: bs, maxIoBytes: 1024 * 1024 }));
   }
   if (backends.size === 0) throw new Error('nothing to export: give --null or --memory');
 
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
     listen: listen.length > 0 ? listen : undefined,
     exports,
     readOnly: values['read-only'] ?? false,
-    maxConnections: values['max-connections'] !== undefined ? Number(values['max-connections']) : 16,
+    maxConnections: values['max-connections'] !== undefined ? parseIntArg(values['max-connections'], '--max-connections', 1, 4096) : 16,
     allowRemote: values['allow-remote'] ?? false,
     logger: log,
   });

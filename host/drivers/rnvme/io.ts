@@ -8,13 +8,13 @@
 // list pages come from a pool preallocated per tag. One SQ doorbell per
 // synchronous run of submissions. Command id = tag | genctr << 12.
 import { BLK_STS, REQ_FLAG, REQ_OP, opIsWrite } from '../../block/types.ts';
-import type { BlkStatus, HctxType, HwQueue, Operations, RequestRef, TimeoutResult } from '../../block/types.ts';
+import type { BlkStatus, HctxType, HwQueue, Operations, QueueMapsView, RequestRef, TimeoutResult } from '../../block/types.ts';
 import type { DmaBuffer, DmaDirection, DmaMapping, DmaPool, DmaSlot } from '../../pci/index.ts';
 import { isPciError } from '../../pci/index.ts';
 import { DSM, DSM_RANGE, NVM, RW, statusCode } from '../../../src/spec/index.ts';
 import type { Cqe, SglDesc } from '../../../src/wire/index.ts';
 import { PSDT } from '../../../src/wire/index.ts';
-import { CTRL_PAGE, newDataPtr, setupPrps, setupSgls, type PrpPool, type SegmentList } from './prp.ts';
+import { CTRL_PAGE, SGL_PER_PAGE, newDataPtr, setupPrps, setupSgls, type PrpPool, type SegmentList } from './prp.ts';
 import { crdDelayMs, decideDisposition, formatIoError, nvmeErrorStatus } from './errors.ts';
 import type { NvmeQueue } from './queue.ts';
 import type { NvmeController, NvmeNamespace } from './controller.ts';
@@ -70,6 +70,16 @@ interface SqeScratch {
 
 const TWO32 = 0x1_0000_0000;
 
+/** Copy the start of `src` out into the request's segments, in order (read completion). */
+function scatter(bvecs: readonly Uint8Array[], src: Uint8Array): void {
+  let off = 0;
+  for (let i = 0; i < bvecs.length; i++) {
+    const v = bvecs[i] as Uint8Array;
+    v.set(src.subarray(off, off + v.length));
+    off += v.length;
+  }
+}
+
 export class IoPath implements Operations<RnvmePdu, QueueCtx> {
   private readonly sqe: SqeScratch = {
     opc: 0, cid: 0, nsid: 0, psdt: 0, fuse: 0, prp1: 0, prp2: 0, sgl1: undefined, cdw2: 0, cdw3: 0, mptr: 0,
@@ -90,7 +100,7 @@ export class IoPath implements Operations<RnvmePdu, QueueCtx> {
   }
 
   /** Map CPUs: interrupt-driven queues are 'default', the rest 'poll' (nvme_pci_map_queues). */
-  mapQueues(maps: import('../../block/types.ts').QueueMapsView): void {
+  mapQueues(maps: QueueMapsView): void {
     const irq = this.c.nrIrqQueues;
     const poll = this.c.nrPollQueues;
     maps.setMap('default', irq, 0);
@@ -207,9 +217,10 @@ export class IoPath implements Operations<RnvmePdu, QueueCtx> {
     const seg = pdu.seg;
     // Each bvec is mapped page aligned, so PRPs work iff every bvec but the last is whole pages.
     let prpOk = true;
-    for (let i = 0; i < bv.length - 1; i++) if (((bv[i] as Uint8Array).length % CTRL_PAGE) !== 0) prpOk = false;
+    for (let i = 0; i < bv.length - 1 && prpOk; i++) prpOk = (bv[i] as Uint8Array).length % CTRL_PAGE === 0;
     const avg = rq.bytes / bv.length;
-    const sglOk = c.sglSupported && bv.length <= 256;
+    // setupSgls puts the descriptors in the tag's one list page.
+    const sglOk = c.sglSupported && bv.length <= SGL_PER_PAGE;
     const wantSgl = sglOk && c.opts.sgl_threshold > 0 && avg >= c.opts.sgl_threshold;
     if (!prpOk && !sglOk) return this.mapBounce(rq, pdu, pool, dir);
     seg.count = 0;
@@ -268,7 +279,7 @@ export class IoPath implements Operations<RnvmePdu, QueueCtx> {
   }
 
   /** Rare path: segments PRPs cannot describe and no SGL support — copy through a coherent bounce buffer. */
-  private mapBounce(rq: RequestRef<RnvmePdu>, pdu: RnvmePdu, pool: NonNullable<NvmeController['prpPools'][number]>, dir: string): BlkStatus {
+  private mapBounce(rq: RequestRef<RnvmePdu>, pdu: RnvmePdu, pool: PrpPool, dir: DmaDirection): BlkStatus {
     let buf: DmaBuffer;
     try { buf = this.c.fn.memory.allocCoherent(rq.bytes, { name: 'rnvme-bounce' }); } catch { return BLK_STS.RESOURCE; }
     pdu.bounce = buf;
@@ -299,10 +310,7 @@ export class IoPath implements Operations<RnvmePdu, QueueCtx> {
       if (success && rq.op === REQ_OP.READ) {
         const bv = rq.bvecs;
         if (bv.length === 1) (bv[0] as Uint8Array).set(pdu.viewOf(slot, rq.bytes));
-        else {
-          let off = 0;
-          for (const v of bv) { v.set(slot.bytes.subarray(off, off + v.length)); off += v.length; }
-        }
+        else scatter(bv, slot.bytes);
       }
       // Closes the slot in the host IOMMU: a late device access is refused and counted.
       try { slot.release(); } catch { /* released by a racing teardown */ }
@@ -310,10 +318,7 @@ export class IoPath implements Operations<RnvmePdu, QueueCtx> {
     const b = pdu.bounce;
     if (b !== undefined) {
       pdu.bounce = undefined;
-      if (success && rq.op === REQ_OP.READ && !b.freed) {
-        let off = 0;
-        for (const v of rq.bvecs) { v.set(b.bytes.subarray(off, off + v.length)); off += v.length; }
-      }
+      if (success && rq.op === REQ_OP.READ && !b.freed) scatter(rq.bvecs, b.bytes);
       try { if (!b.freed) b.free(); } catch { /* gone */ }
     }
   }
