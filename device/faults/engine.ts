@@ -14,7 +14,7 @@
 // Every injection is counted per rule, logged, and emitted as a
 // FAULT_INJECTED control event.
 import type { Logger } from '../../src/util/log.ts';
-import type { Sqe } from '../../src/wire/sqe.ts';
+import { sqeSlba, sqeNlb, type Sqe } from '../../src/wire/sqe.ts';
 import { REG, CC, CSTS, getField, CSTS_SHST_COMPLETE, CSTS_SHST_OCCURRING, setField } from '../../src/spec/registers.ts';
 import { NVM } from '../../src/spec/nvm.ts';
 import { S, status as mkStatus, STATUS_DNR, STATUS_MORE, STATUS_CRD_SHIFT } from '../../src/spec/status.ts';
@@ -92,9 +92,6 @@ function compile(r: ValidRule): CompiledMatch {
     cmdTo: m.commands?.to ?? Number.MAX_SAFE_INTEGER,
   };
 }
-
-const slbaOf = (s: Readonly<Sqe>): number => s.cdw10 + s.cdw11 * 0x1_0000_0000;
-const nlbOf = (s: Readonly<Sqe>): number => (s.cdw12 & 0xffff) + 1;
 
 class RuleRt {
   readonly m: CompiledMatch;
@@ -323,8 +320,8 @@ export class FaultEngine {
     if (m.nsid !== undefined && sqe.nsid !== m.nsid) return false;
     if (m.hasLba) {
       if (qid === 0 || !LBA_OPCODES.has(sqe.opc)) return false;
-      const slba = slbaOf(sqe);
-      if (slba + nlbOf(sqe) <= m.lbaFirst || slba >= m.lbaEnd) return false;
+      const slba = sqeSlba(sqe);
+      if (slba + sqeNlb(sqe) <= m.lbaFirst || slba >= m.lbaEnd) return false;
     }
     return true;
   }
@@ -436,15 +433,15 @@ export class FaultEngine {
 
   /** The part of the command's LBA range inside the rule's range. */
   private overlap(rt: RuleRt, sqe: Readonly<Sqe>): { first: number; count: number } {
-    const slba = slbaOf(sqe);
+    const slba = sqeSlba(sqe);
     const first = Math.max(slba, rt.m.lbaFirst);
-    const end = Math.min(slba + nlbOf(sqe), rt.m.lbaEnd);
+    const end = Math.min(slba + sqeNlb(sqe), rt.m.lbaEnd);
     return { first, count: Math.max(0, end - first) };
   }
 
   private mediaError(rt: RuleRt, a: Extract<Action, { type: 'media-error' }>, qid: number, sqe: Readonly<Sqe>): number | undefined {
     const persist = a.persist ?? 'transient';
-    const where = { qid, cid: sqe.cid, opcode: sqe.opc, slba: slbaOf(sqe), nlb: nlbOf(sqe) };
+    const where = { qid, cid: sqe.cid, opcode: sqe.opc, slba: sqeSlba(sqe), nlb: sqeNlb(sqe) };
     if (a.kind === 'write') {
       if (persist === 'always') rt.grown = true;
       this.injectedBy(rt, { ...where, persist });
@@ -490,8 +487,8 @@ export class FaultEngine {
 
   private prepareTorn(rt: RuleRt, a: Extract<Action, { type: 'torn-write' }>, qid: number, sqe: Readonly<Sqe>): void {
     const ns = this.ctrl.namespaces.get(sqe.nsid);
-    const slba = slbaOf(sqe);
-    const nlb = nlbOf(sqe);
+    const slba = sqeSlba(sqe);
+    const nlb = sqeNlb(sqe);
     if (ns === undefined || slba + nlb > ns.data.nsze) return;
     const keep = Math.min(nlb, a.keepBlocks ?? Math.floor(nlb / 2));
     // Snapshot what the media holds now, so the un-kept tail can revert.

@@ -5,7 +5,7 @@ import type { Req } from './queues.ts';
 import { PENDING, complete } from './queues.ts';
 import { S, dnr } from '../../src/spec/status.ts';
 import { NVM, RW, DSM, DSM_RANGE, NSID_BROADCAST } from '../../src/spec/nvm.ts';
-import { sqeSlba } from '../../src/wire/sqe.ts';
+import { sqeSlba, sqeNlb } from '../../src/wire/sqe.ts';
 import { u32, u64 } from '../../src/wire/le.ts';
 import { UncorrectableError } from '../backend/namespace.ts';
 import { MAX_NAMESPACES } from './options.ts';
@@ -36,16 +36,16 @@ export function ioCommand(c: NvmeController, req: Req): number {
   }
 }
 
-/** SLBA/NLB decode + LBA range check (§6.x: LBA Out of Range with DNR). Returns a status or -2 for OK. */
+const nlbOf = (req: Req): number => sqeNlb(req.sqe);
 const RANGE_OK = -2;
+/** SLBA/NLB decode + LBA range check (§6.x: LBA Out of Range with DNR). Returns a status or RANGE_OK. */
 function range(req: Req, ns: Namespace): number {
   const slba = sqeSlba(req.sqe);
-  const nlb = (req.sqe.cdw12 & RW.NLB_MASK) + 1;
+  const nlb = nlbOf(req);
   req.lba = slba;
   if (slba + nlb > ns.data.nsze || !Number.isSafeInteger(slba + nlb)) return dnr(S.LBA_OUT_OF_RANGE);
   return RANGE_OK;
 }
-const nlbOf = (req: Req): number => (req.sqe.cdw12 & RW.NLB_MASK) + 1;
 
 /** Checks of a data-transferring command (Read, Write, Compare): MDTS (§5.15.2.1, Invalid Field), then the LBA range. */
 function transferChecks(c: NvmeController, req: Req, ns: Namespace, len: number): number {
@@ -57,6 +57,11 @@ function mediaError(c: NvmeController, e: unknown, read: boolean): number {
   c.stats.mediaErrors++;
   if (!(e instanceof UncorrectableError)) c.log.error({ err: e }, 'backend I/O error');
   return read ? S.UNRECOVERED_READ_ERROR : S.WRITE_FAULT;
+}
+
+/** Complete once a store/cache flush settles: Success, or Write Fault when it failed. */
+function completeWhenFlushed(c: NvmeController, req: Req, p: Promise<void>): void {
+  p.then(() => complete(c, req, S.SUCCESS), (e: unknown) => complete(c, req, mediaError(c, e, false)));
 }
 
 function read(c: NvmeController, req: Req, ns: Namespace): number {
@@ -107,7 +112,7 @@ function write(c: NvmeController, req: Req, ns: Namespace): number {
       c.stats.hostWriteCommands++;
       if (!fua) return complete(c, req, S.SUCCESS);
       // FUA: durable before completion (§6.15): also sync the store.
-      ns.data.store.flush().then(() => complete(c, req, S.SUCCESS), (e: unknown) => complete(c, req, mediaError(c, e, false)));
+      completeWhenFlushed(c, req, ns.data.store.flush());
     });
   });
   return PENDING;
@@ -164,7 +169,7 @@ function writeZeroes(c: NvmeController, req: Req, ns: Namespace): number {
     return mediaError(c, e, false);
   }
   if (!fua) return S.SUCCESS;
-  ns.data.store.flush().then(() => complete(c, req, S.SUCCESS), (e: unknown) => complete(c, req, mediaError(c, e, false)));
+  completeWhenFlushed(c, req, ns.data.store.flush());
   return PENDING;
 }
 
@@ -215,6 +220,6 @@ function flush(c: NvmeController, req: Req): number {
     if (ns === undefined) return dnr(S.INVALID_FIELD);
     p = ns.data.flush();
   }
-  p.then(() => complete(c, req, S.SUCCESS), (e: unknown) => complete(c, req, mediaError(c, e, false)));
+  completeWhenFlushed(c, req, p);
   return PENDING;
 }

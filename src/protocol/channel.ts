@@ -14,7 +14,7 @@
 // across the outgoing request queue (see maxQueued).
 import type { Logger } from '../util/log.ts';
 import { silentLogger } from '../util/log.ts';
-import { arrayHeaderLength, decodeFrame, encodeMessageTransient } from './codec.ts';
+import { arrayHeaderLength, decodeFrame, encodeMessageTransient, writeArrayHeader } from './codec.ts';
 import { ChannelClosedError, ProtocolError, protocolError, type ErrorCode } from './errors.ts';
 import {
   CloseCode, DEFAULT_MAX_FRAME, DEFAULT_MAX_OUTSTANDING, FRAME_ENVELOPE, MAX_ID, MAX_MAX_FRAME,
@@ -404,7 +404,7 @@ export class Channel {
     // its header written right before the first message.
     const hl = n === 1 ? 0 : arrayHeaderLength(n);
     const start = FRAME_HEADROOM - hl;
-    if (n > 1) writeArrayHeader(fb.buf.subarray(start, FRAME_HEADROOM), n);
+    if (n > 1) writeArrayHeader(fb.buf, n, start);
     const frame = fb.buf.subarray(start, this.corkEnd);
     this.counters.framesOut++;
     this.counters.msgsOut += n;
@@ -879,22 +879,6 @@ function validateReply(p: Pending, ok: OkMsg): ProtocolError | undefined {
       return undefined;
     default:
       return undefined;
-  }
-}
-
-function writeArrayHeader(buf: Uint8Array, n: number): void {
-  if (n < 16) {
-    buf[0] = 0x90 | n;
-  } else if (n < 0x10000) {
-    buf[0] = 0xdc;
-    buf[1] = n >>> 8;
-    buf[2] = n & 0xff;
-  } else {
-    buf[0] = 0xdd;
-    buf[1] = (n >>> 24) & 0xff;
-    buf[2] = (n >>> 16) & 0xff;
-    buf[3] = (n >>> 8) & 0xff;
-    buf[4] = n & 0xff;
   }
 }
 

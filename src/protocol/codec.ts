@@ -263,14 +263,25 @@ export function encodeValue(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
-/** msgpack array header for `n` elements (used when concatenating pre-encoded messages). */
-export function arrayHeader(n: number): Uint8Array {
-  if (n < 16) return Uint8Array.of(0x90 | n);
-  if (n < 0x10000) return Uint8Array.of(0xdc, n >>> 8, n & 0xff);
-  return Uint8Array.of(0xdd, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-}
+/** Bytes of the msgpack array header for `n` elements (fixarray, array 16, array 32). */
 export function arrayHeaderLength(n: number): number {
   return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+}
+/** Write the msgpack array header for `n` elements at buf[at] (used when concatenating pre-encoded messages). */
+export function writeArrayHeader(buf: Uint8Array, n: number, at = 0): void {
+  if (n < 16) {
+    buf[at] = 0x90 | n;
+  } else if (n < 0x10000) {
+    buf[at] = 0xdc;
+    buf[at + 1] = n >>> 8;
+    buf[at + 2] = n & 0xff;
+  } else {
+    buf[at] = 0xdd;
+    buf[at + 1] = (n >>> 24) & 0xff;
+    buf[at + 2] = (n >>> 16) & 0xff;
+    buf[at + 3] = (n >>> 8) & 0xff;
+    buf[at + 4] = n & 0xff;
+  }
 }
 
 export interface DecodeOptions {

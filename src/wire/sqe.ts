@@ -3,6 +3,7 @@
 // DW4-5 MPTR; DW6-9 DPTR (PRP1 @24, PRP2 @32 — or one SGL descriptor @24);
 // DW10-15 command specific @40..63.
 import { SQE_SIZE } from '../spec/sizes.ts';
+import { RW } from '../spec/nvm.ts';
 import { u8, u16, u32, u64, put8, put16, put32, put64 } from './le.ts';
 import { writeSglDesc, type SglDesc } from './sgl.ts';
 
@@ -111,7 +112,9 @@ export function encodeSqe(s: SqeInit): Uint8Array {
 }
 
 /** Starting LBA from CDW10/11 (exact below 2^53). */
-export const sqeSlba = (s: Sqe): number => s.cdw10 + s.cdw11 * 0x1_0000_0000;
+export const sqeSlba = (s: Readonly<Sqe>): number => s.cdw10 + s.cdw11 * 0x1_0000_0000;
+/** Number of logical blocks of a Read/Write-layout command: CDW12 NLB 15:0, 0's based (NVMe 1.4 §6.9). */
+export const sqeNlb = (s: Readonly<Sqe>): number => (s.cdw12 & RW.NLB_MASK) + 1;
 
 /** SGL1 held in DPTR (§4.4): address = PRP1 field, length = DW8, identifier = DW9 bits 31:24. */
 export function sqeSgl1(s: Sqe, out: SglDesc = { addr: 0, len: 0, type: 0, subtype: 0 }): SglDesc {
