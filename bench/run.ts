@@ -12,7 +12,15 @@ import { registeredScenarios, summarize } from './lib.ts';
 import type { Measurement, Scenario, Summary } from './lib.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false }, repeat: { type: 'string' } } });
+function parseFlags() {
+  try {
+    return parseArgs({ options: { only: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false }, repeat: { type: 'string' } } });
+  } catch (e) {
+    console.error(`bench: ${e instanceof Error ? e.message : String(e)} (flags: --only PREFIX, --quick, --repeat N)`);
+    process.exit(2);
+  }
+}
+const { values } = parseFlags();
 const repeats = values.repeat !== undefined ? Number(values.repeat) : 3;
 if (!Number.isInteger(repeats) || repeats < 1) { console.error(`--repeat must be a positive integer`); process.exit(2); }
 const quick = values.quick === true;

@@ -13,6 +13,8 @@ export function isLogLevel(s: string): s is LevelWithSilent {
 
 /** Root logger for a process. `name` is the component ("device", "host", …). */
 export function createLogger(name: string, level: string = process.env.NVMELAB_LOG_LEVEL ?? 'warn'): Logger {
+  // Entry points validate --log-level themselves; a bad NVMELAB_LOG_LEVEL is said once, not ignored.
+  if (!isLogLevel(level)) process.stderr.write(`${name}: log level '${level}' is not one of ${LOG_LEVELS.join(', ')}; using 'warn'\n`);
   const lvl: LevelWithSilent = isLogLevel(level) ? level : 'warn';
   return pino({ name, level: lvl, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
 }
