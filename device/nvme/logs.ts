@@ -45,7 +45,7 @@ export function fwSlotLog(): Uint8Array {
   return b;
 }
 
-/** Changed Namespace List: namespaces never change at run time here, so it is empty. */
+/** Changed Namespace List (04h): NSIDs attached/detached at run time (ns-add / ns-remove) since the log was last read; at most 1024 entries. */
 export function changedNsLog(c: NvmeController): Uint8Array {
   const b = new Uint8Array(CHANGED_NS_LOG_SIZE);
   let i = 0;
