@@ -10,7 +10,7 @@ import type { Io } from '../cli/types.ts';
 import type { Logger } from '../../src/util/log.ts';
 import { HostDaemon } from './host.ts';
 import { parseNullSpec } from './null-spec.ts';
-import { parseExportSpec } from '../nbd/index.ts';
+import { parseExportSpec, parseListen, isLoopbackHost } from '../nbd/index.ts';
 import { RNVME_OPTIONS, resolveOptions } from '../drivers/rnvme/index.ts';
 import { defaultStateFile } from '../cli/api.ts';
 
@@ -125,6 +125,18 @@ export async function runHostCommand(argv: readonly string[], io: Io, logger: Lo
         parseExportSpec(x);
       } catch (e) {
         throw new UsageError(e instanceof Error ? e.message : String(e));
+      }
+    }
+    for (const l of getList(p, 'nbd-listen')) {
+      let a;
+      try {
+        a = parseListen(l);
+      } catch (e) {
+        throw new UsageError(`--nbd-listen ${l}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      // NBD has no authentication: a non-loopback address is refused here, before anything starts.
+      if (a.kind === 'tcp' && !isLoopbackHost(a.host) && !getBool(p, 'nbd-allow-remote')) {
+        throw new UsageError(`--nbd-listen ${l}: not a loopback address; add --nbd-allow-remote to export over the network (NBD has no authentication)`);
       }
     }
   } catch (e) {

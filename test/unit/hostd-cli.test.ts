@@ -56,6 +56,8 @@ const BAD: [string[], string][] = [
   [['host', '--cpus', '0'], '--cpus'],
   [['host', '--null', 'nullb0,power=2'], 'power'],
   [['host', '--export', 'nullb0,frob'], 'frob'],
+  [['host', '--null', 'nullb0', '--nbd-listen', '0.0.0.0:0'], '--nbd-listen'], // NBD off loopback needs --nbd-allow-remote
+  [['host', '--nbd-listen', 'nbd+unix://x'], '--nbd-listen'],
   [['host', 'stray'], 'stray'],
   [['host', '--token', 'a', '--token-file', '/x'], '--token'],
 ];
