@@ -146,20 +146,25 @@ export class TagSet<PDU = unknown, HctxData = unknown> {
     return this.tagToRqOn(hwq, tag, generation, null) as RequestRef<PDU> | undefined;
   }
   tagToRqOn(hwq: number, tag: number, generation: number | undefined, q: RequestQueue | null): RequestRef | undefined {
+    // Called once per completion: no closure here (the miss path is a method).
     const tags = this.tags[hwq];
-    const miss = (why: string): undefined => {
-      this.misuseCounters.tagLookupMiss++;
-      const n = this.misuseCounters.tagLookupMiss;
-      if (n <= 20 || n % 1000 === 0) this.log.warn(`invalid id ${tag} completed on queue ${hwq}: ${why} (${n} misses so far)`);
-      return undefined;
-    };
-    if (tags === undefined) return miss('no such hw queue');
-    if (!Number.isInteger(tag) || tag < 0 || tag >= tags.depth) return miss('tag out of range');
+    if (tags === undefined) return this.lookupMiss(hwq, tag, 'no such hw queue');
+    if (!Number.isInteger(tag) || tag < 0 || tag >= tags.depth) return this.lookupMiss(hwq, tag, 'tag out of range');
     const rq = tags.rqs[tag];
-    if (rq === undefined || rq.state !== RQ_IN_FLIGHT) return miss(rq?.state === RQ_COMPLETE ? 'already completing' : 'not owned by the driver');
-    if (q !== null && rq.queue !== q) return miss('belongs to another queue');
-    if (generation !== undefined && ((generation ^ rq.gen) & GEN_MASK) !== 0) return miss(`stale generation ${generation & GEN_MASK} (current ${rq.gen & GEN_MASK})`);
+    if (rq === undefined || rq.state !== RQ_IN_FLIGHT) return this.lookupMiss(hwq, tag, rq?.state === RQ_COMPLETE ? 'already completing' : 'not owned by the driver');
+    if (q !== null && rq.queue !== q) return this.lookupMiss(hwq, tag, 'belongs to another queue');
+    if (generation !== undefined && ((generation ^ rq.gen) & GEN_MASK) !== 0) {
+      return this.lookupMiss(hwq, tag, `stale generation ${generation & GEN_MASK} (current ${rq.gen & GEN_MASK})`);
+    }
     return rq.handle;
+  }
+
+  /** A refused tag lookup: counted, and logged Linux-style (rate-limited). */
+  private lookupMiss(hwq: number, tag: number, why: string): undefined {
+    this.misuseCounters.tagLookupMiss++;
+    const n = this.misuseCounters.tagLookupMiss;
+    if (n <= 20 || n % 1000 === 0) this.log.warn(`invalid id ${tag} completed on queue ${hwq}: ${why} (${n} misses so far)`);
+    return undefined;
   }
 
   /** Count of tags in use on each hw queue (leak checks); one entry for an hctxShared set. */
